@@ -1,0 +1,23 @@
+"""The in-memory form every dataset loader returns."""
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Splits:
+    """A whole dataset as uint8 images (N×3×32×32) and int64 labels, train and test.
+
+    `synthetic` marks random data, so every output can label it as such.
+    """
+
+    name: str
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    num_classes: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    synthetic: bool = False
