@@ -18,6 +18,4 @@ class Splits:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     num_classes: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
     synthetic: bool = False
