@@ -1,0 +1,15 @@
+"""Datasets by config name: each loader takes (root, download) and returns a `Splits`."""
+
+from wmprune.data.cifar import load_cifar10, load_cifar100
+from wmprune.data.digits import load_digits_splits
+from wmprune.data.synthetic import load_synthetic
+
+DATASETS = {
+    "cifar10": load_cifar10,
+    "cifar100": load_cifar100,
+    "digits": load_digits_splits,
+    "synthetic": load_synthetic,
+}
+
+# Known without reading any file, so a model can be built (or a config checked) before the data is.
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10, "synthetic": 10}
