@@ -1,0 +1,65 @@
+import pytest
+
+from wmprune.config import RunConfig, build_config, load_config
+from wmprune.errors import UserError
+from tests.conftest import write_config
+
+
+def _error(raw) -> str:
+    with pytest.raises(UserError) as info:
+        build_config(raw)
+    return str(info.value)
+
+
+def test_defaults_and_schedule_scaling():
+    cfg = build_config({"train": {"epochs": 100}})
+    assert (cfg.prune.schedule.start_epoch, cfg.prune.schedule.end_epoch) == (5, 70)
+    assert build_config({"train": {"epochs": 160}, "prune": {"schedule": {"start_epoch": 5, "end_epoch": 110}}}
+                        ).prune.schedule.end_epoch == 110
+
+
+@pytest.mark.parametrize("raw, needle", [
+    ({"bogus": 1}, "unknown config key 'bogus'"),
+    ({"prune": {"bogus": 1}}, "unknown config key 'prune.bogus'"),
+    ({"model": {"name": "lenet"}}, "unknown model 'lenet'"),
+    ({"data": {"name": "mnist"}}, "unknown dataset 'mnist'"),
+    ({"prune": {"method": "magic"}}, "unknown method 'magic'"),
+    ({"prune": {"allocation": "magic"}}, "unknown allocation 'magic'"),
+    ({"prune": {"schedule": {"kind": "magic"}}}, "unknown schedule 'magic'"),
+    ({"prune": {"target_sparsity": 1.0}}, "prune.target_sparsity"),
+    ({"prune": {"target_sparsity": -0.1}}, "prune.target_sparsity"),
+    ({"train": {"lr": 0}}, "train.lr"),
+    ({"train": {"epochs": 0}}, "train.epochs"),
+    ({"data": {"batch_size": -1}}, "data.batch_size"),
+    ({"model": {"width": 0}}, "model.width"),
+    ({"train": {"epochs": "many"}}, "train.epochs"),
+    ({"device": "tpu"}, "device"),
+    ({"train": {"epochs": 10}, "prune": {"schedule": {"start_epoch": 6, "end_epoch": 4}}}, "before start_epoch"),
+    ({"train": {"epochs": 10}, "prune": {"schedule": {"start_epoch": 1, "end_epoch": 11}}}, "after the last epoch"),
+])
+def test_bad_values_name_the_key(raw, needle):
+    message = _error(raw)
+    assert needle in message
+    assert "\n" not in message
+
+
+def test_overrides_are_typed(tmp_path):
+    path = write_config(tmp_path / "c.yaml")
+    cfg = load_config(path, ["prune.target_sparsity=0.95", "train.nesterov=false", "model.name=resnet50"])
+    assert cfg.prune.target_sparsity == 0.95 and cfg.train.nesterov is False and cfg.model.name == "resnet50"
+    with pytest.raises(UserError, match="key=value"):
+        load_config(path, ["prune.target_sparsity"])
+    with pytest.raises(UserError, match="unknown config key 'prune.sparsity'"):
+        load_config(path, ["prune.sparsity=0.5"])
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nmodel: {name: vgg16\ntrain: {}\n")
+    with pytest.raises(UserError, match=r"line \d+"):
+        load_config(path)
+
+
+def test_hash_depends_on_resolved_config():
+    assert RunConfig().short_hash() == RunConfig().short_hash()
+    assert RunConfig().short_hash() != build_config({"seed": 1}).short_hash()

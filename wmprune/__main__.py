@@ -1,0 +1,3 @@
+from wmprune.cli import main
+
+main()

@@ -1,0 +1,105 @@
+"""`wmprune` command line: parse, load the config, call one function per command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from typer.exceptions import Abort, TyperException
+
+from wmprune import results
+from wmprune.config import build_config, dump_yaml, load_config, read_yaml
+from wmprune.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Gradual momentum-based weight pruning (WeightMom) and its baselines.")
+
+
+def _prepare_run_dir(directory: Path, config_text: str, resume: bool, overwrite: bool) -> bool:
+    """Decide between a fresh start and a resume; refuse to touch an existing run otherwise.
+
+    Returns True when training should resume from the directory's checkpoint.
+    """
+    existing = [name for name in results.RUN_FILES if (directory / name).exists()]
+    if not existing:
+        return False
+    if overwrite:
+        for name in existing:
+            (directory / name).unlink()
+        return False
+    if not resume:
+        raise UserError(f"{directory} already holds a run ({', '.join(existing)}); pass --resume to continue "
+                        "it, --overwrite to replace it, or --out for another directory")
+    saved = directory / results.CONFIG
+    if saved.exists() and saved.read_text() != config_text:
+        raise UserError(f"--resume: the config differs from {saved}; resume with the same config and --set "
+                        "values, or train into a new --out")
+    return (directory / results.CHECKPOINT).exists()
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML run config")],
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="override a key: a.b=value")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="run directory (default: output.root/<name>-<hash>)")] = None,
+    resume: Annotated[bool, typer.Option(help="continue the run in the directory from its checkpoint")] = False,
+    overwrite: Annotated[bool, typer.Option(help="delete the run already in the directory first")] = False,
+) -> None:
+    """Train one run and write its directory (config, metrics, layers, summary, checkpoint, log)."""
+    from wmprune.train import train as run_training
+
+    cfg = load_config(config, overrides or [])
+    directory = out if out is not None else results.default_run_dir(cfg)
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite contradict each other; pass one")
+    if resume and (directory / results.SUMMARY).exists():
+        Console().print(f"{directory} is already finished; nothing to do")
+        return
+    continuing = _prepare_run_dir(directory, dump_yaml(cfg), resume, overwrite)
+    run_training(cfg, directory, continuing, Console(record=True))
+
+
+@app.command("eval")
+def evaluate_run(
+    run: Annotated[Path, typer.Option("--run", help="run directory")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object (summary.csv field names)")] = False,
+) -> None:
+    """Re-measure test accuracy, loss and sparsity from a run's checkpoint."""
+    from wmprune.evaluate import measure_run
+
+    if not (run / results.CONFIG).is_file():
+        raise UserError(f"{run} is not a run directory (no {results.CONFIG}); pass the directory train wrote")
+    cfg = build_config(read_yaml(run / results.CONFIG))
+    row = measure_run(cfg, run)
+    if as_json:
+        print(json.dumps(row))
+    else:
+        from wmprune.train import results_table
+
+        Console().print(results_table(f"eval {run}", row))
+
+
+def main() -> None:
+    """Entry point: user mistakes become one line on stderr and exit code 2."""
+    from wmprune.train import TrainingDiverged
+
+    try:
+        sys.exit(app(standalone_mode=False) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except TyperException as exc:  # typer's (vendored click's) usage errors
+        context = getattr(exc, "ctx", None)
+        command = context.command_path if context else "wmprune"
+        print(f"error: {exc.format_message()} (see '{command} --help')", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except Abort:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except TrainingDiverged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

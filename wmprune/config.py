@@ -1,0 +1,246 @@
+"""Typed run configuration: the single place where user input is validated.
+
+A run is described by one YAML file (keys in DESIGN.md) plus repeatable `--set a.b=value` overrides.
+Every problem becomes a `UserError` whose one line names the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from wmprune.errors import UserError
+
+
+class _Strict(BaseModel):
+    """Unknown keys and type coercions are errors, not silent surprises."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check_registered(value: str, registry: dict, what: str) -> str:
+    if value not in registry:
+        raise ValueError(f"unknown {what} '{value}'; choose one of: {', '.join(sorted(registry))}")
+    return value
+
+
+class ModelConfig(_Strict):
+    name: str = "vgg16"
+    width: float = Field(1.0, gt=0, le=8)
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        from wmprune.models import MODELS
+
+        return _check_registered(v, MODELS, "model")
+
+
+class DataConfig(_Strict):
+    name: str = "cifar10"
+    root: Path = Path("data")
+    batch_size: int = Field(128, gt=0)
+    augment: bool = True
+    download: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, v: str) -> str:
+        from wmprune.data import DATASETS
+
+        return _check_registered(v, DATASETS, "dataset")
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(160, gt=0)
+    lr: float = Field(0.1, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(5.0e-4, ge=0)
+    lr_schedule: Literal["cosine", "multistep", "constant"] = "cosine"
+    milestones: list[float] = Field(default=[0.5, 0.75], description="multistep: fractions of train.epochs")
+    gamma: float = Field(0.1, gt=0, le=1)
+    warmup_epochs: int = Field(0, ge=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    amp: Literal["auto", "bf16", "off"] = "auto"
+    compile: bool = False
+
+    @field_validator("milestones")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        if any(not 0 < m < 1 for m in v) or v != sorted(v):
+            raise ValueError("must be increasing fractions of train.epochs inside (0, 1), e.g. [0.5, 0.75]")
+        return v
+
+
+class ScheduleConfig(_Strict):
+    """When the target sparsity rises. Epochs left out scale with train.epochs (see RunConfig)."""
+
+    kind: str = "cubic"
+    start_epoch: int | None = Field(None, ge=0)
+    end_epoch: int | None = Field(None, ge=0)
+    every_steps: int = Field(100, gt=0)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_schedule(cls, v: str) -> str:
+        from wmprune.pruning.schedules import SCHEDULES
+
+        return _check_registered(v, SCHEDULES, "schedule")
+
+
+class PruneConfig(_Strict):
+    method: str = "weightmom"
+    target_sparsity: float = Field(0.9, ge=0, lt=1)
+    schedule: ScheduleConfig = ScheduleConfig()
+    allocation: str = "weightmom"
+    beta: float = Field(0.9, ge=0, lt=1, description="EMA decay of the per-weight momentum")
+    gamma: float = Field(1.0, ge=0, description="weightmom allocation: exponent on the momentum ratio")
+    max_layer_sparsity: float = Field(0.99, gt=0, lt=1)
+    prunable: list[Literal["conv", "linear"]] = ["conv", "linear"]
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v: str) -> str:
+        from wmprune.pruning.methods import METHODS
+
+        return _check_registered(v, METHODS, "method")
+
+    @field_validator("allocation")
+    @classmethod
+    def _known_allocation(cls, v: str) -> str:
+        from wmprune.pruning.allocation import ALLOCATIONS
+
+        return _check_registered(v, ALLOCATIONS, "allocation")
+
+    @field_validator("prunable")
+    @classmethod
+    def _nonempty(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("must name at least one of: conv, linear")
+        return v
+
+
+class OutputConfig(_Strict):
+    root: Path = Path("results/runs")
+
+
+class RunConfig(_Strict):
+    name: str = "run"
+    seed: int = Field(0, ge=0)
+    device: str = "auto"
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    prune: PruneConfig = PruneConfig()
+    output: OutputConfig = OutputConfig()
+
+    @field_validator("device")
+    @classmethod
+    def _device_syntax(cls, v: str) -> str:
+        if v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()):
+            return v
+        raise ValueError("must be auto, cpu, cuda or cuda:N")
+
+    @model_validator(mode="after")
+    def _fill_schedule(self) -> RunConfig:
+        """Default schedule window scales with the run: start at 5 %, end at 70 % of the epochs."""
+        epochs = self.train.epochs
+        schedule = self.prune.schedule
+        start = schedule.start_epoch if schedule.start_epoch is not None else round(0.05 * epochs)
+        end = schedule.end_epoch if schedule.end_epoch is not None else max(start + 1, round(0.7 * epochs))
+        if end > epochs:
+            raise ValueError(f"prune.schedule.end_epoch ({end}) is after the last epoch ({epochs}); lower it")
+        if end < start:
+            raise ValueError(f"prune.schedule.end_epoch ({end}) is before start_epoch ({start}); swap or fix them")
+        if schedule.start_epoch != start or schedule.end_epoch != end:
+            self.prune.schedule = schedule.model_copy(update={"start_epoch": start, "end_epoch": end})
+        return self
+
+    def short_hash(self) -> str:
+        """Eight hex digits identifying the resolved config (names run directories)."""
+        return hashlib.sha256(dump_yaml(self).encode()).hexdigest()[:8]
+
+
+def _format_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if not key:
+        return f"config error: {message}"
+    if first["type"] == "extra_forbidden":
+        return f"unknown config key '{key}'; check the spelling against the README's config table"
+    got = first.get("input")
+    shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+    return f"config key '{key}': {message}{shown}"
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b=value` → (['a', 'b'], YAML-typed value)."""
+    if "=" not in text:
+        raise UserError(f"--set '{text}' needs the form key=value, e.g. --set prune.target_sparsity=0.95")
+    key, raw = text.split("=", 1)
+    if not key.strip():
+        raise UserError(f"--set '{text}' has an empty key; use the form key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Set dotted keys in a nested dict; unknown keys are caught later by validation."""
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise UserError(f"--set '{text}': '{part}' is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def read_yaml(path: Path) -> dict:
+    """Load a YAML mapping, turning every way it can fail into a one-line UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}; pass an existing YAML file, e.g. configs/quickstart.yaml")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UserError(f"YAML syntax error in {path}{where}: {problem}; fix the file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read config {path}: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must hold a mapping of config keys at the top level")
+    return data
+
+
+def build_config(raw: dict) -> RunConfig:
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as err:
+        raise UserError(_format_error(err)) from None
+
+
+def load_config(path: Path, overrides: list[str] = ()) -> RunConfig:
+    """Read YAML, apply `--set` overrides, validate."""
+    return build_config(apply_overrides(read_yaml(path), list(overrides)))
+
+
+def dump_yaml(config: RunConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

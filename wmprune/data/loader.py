@@ -1,0 +1,72 @@
+"""Batches from a whole split held as one uint8 tensor on the training device.
+
+Augmentation (random crop with 4 pixels of zero padding, horizontal flip) and normalisation are batched
+tensor ops, as in airbench (Jordan 2024, arXiv 2404.00498): no per-image Python, no worker processes.
+The order and the augmentation of epoch e depend only on (seed, e), so a run resumed at an epoch
+boundary sees exactly the batches an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+
+PAD = 4
+
+
+def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of uint8 images, measured on the training split, in [0, 1] units."""
+    pixels = images.permute(1, 0, 2, 3).reshape(images.shape[1], -1).double() / 255.0
+    return pixels.mean(dim=1).float(), pixels.std(dim=1).float()
+
+
+class TensorLoader:
+    """Iterates (normalised float images, labels) over a split that lives on `device`."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, device: torch.device,
+                 mean: torch.Tensor, std: torch.Tensor, train: bool, augment: bool, seed: int,
+                 channels_last: bool = False):
+        self.images = images.to(device)
+        self.labels = labels.to(device)
+        self.batch_size = batch_size
+        self.device = device
+        self.mean = (mean * 255.0).view(1, -1, 1, 1).to(device)
+        self.std = (std * 255.0).view(1, -1, 1, 1).to(device)
+        self.train = train
+        self.augment = augment and train
+        self.seed = seed
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __len__(self) -> int:
+        """Batches per epoch; training drops the last partial batch so every step has full size."""
+        n = len(self.labels)
+        return max(1, n // self.batch_size) if self.train else -(-n // self.batch_size)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.labels)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(n, generator=generator) if self.train else torch.arange(n)
+        for i in range(len(self)):
+            index = order[i * self.batch_size:(i + 1) * self.batch_size].to(self.device)
+            images = self.images[index]
+            if self.augment:
+                images = self._augment(images, generator)
+            yield self._normalise(images), self.labels[index]
+
+    def _augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        b, _, h, w = images.shape
+        offsets = torch.randint(0, 2 * PAD + 1, (2, b), generator=generator).to(self.device)
+        flips = (torch.rand(b, generator=generator) < 0.5).to(self.device)
+        padded = F.pad(images, (PAD, PAD, PAD, PAD))
+        rows = (offsets[0, :, None] + torch.arange(h, device=self.device))[:, None, :, None]
+        cols = (offsets[1, :, None] + torch.arange(w, device=self.device))[:, None, None, :]
+        batch = torch.arange(b, device=self.device)[:, None, None, None]
+        channel = torch.arange(images.shape[1], device=self.device)[None, :, None, None]
+        cropped = padded[batch, channel, rows, cols]
+        return torch.where(flips[:, None, None, None], cropped.flip(3), cropped)
+
+    def _normalise(self, images: torch.Tensor) -> torch.Tensor:
+        out = (images.float() - self.mean) / self.std
+        return out.contiguous(memory_format=self.memory_format)

@@ -1,0 +1,99 @@
+"""Per-layer budgets: how many weights each layer has pruned after a pruning event.
+
+An allocation maps the state of every prunable layer and the network-wide number of weights that must
+be zero to a per-layer count that sums to it exactly, never undoes earlier pruning and never pushes a
+layer past its cap (`max_layer_sparsity`, or the target itself if that is higher).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from wmprune.pruning.mask import LayerStats
+from wmprune.pruning.methods.weightmom import weightmom_shares
+
+
+def distribute(total: int, weights: torch.Tensor, caps: torch.Tensor) -> torch.Tensor:
+    """Split `total` removals in proportion to `weights`, exactly, without exceeding `caps`.
+
+    Water-filling: layers whose share exceeds their cap are filled and the rest is re-split among the
+    others; integer rounding by largest remainder so the counts sum to `total`.
+    """
+    caps = caps.long()
+    if total > int(caps.sum()):
+        raise ValueError(f"cannot prune {total} more weights: the layer caps allow only {int(caps.sum())}")
+    counts = torch.zeros_like(caps)
+    open_ = caps > 0
+    remaining = total
+    weights = weights.double().clamp(min=0)
+    while remaining > 0:
+        w = torch.where(open_, weights, torch.zeros_like(weights))
+        if w.sum() <= 0:
+            w = open_.double()
+        share = remaining * w / w.sum()
+        room = (caps - counts).double()
+        full = open_ & (share >= room)
+        if full.any():
+            remaining -= int((caps - counts)[full].sum())
+            counts[full] = caps[full]
+            open_ &= ~full
+            continue
+        base = share.floor().long()
+        left = remaining - int(base.sum())
+        order = torch.argsort(share - base.double(), descending=True, stable=True)
+        base[order[:left]] += 1
+        counts += base
+        remaining = 0
+    return counts
+
+
+def weightmom_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
+    """Layer-importance budget of WeightMom (see methods/weightmom.py for the formula)."""
+    removals = target_pruned - int(stats.pruned.sum())
+    return stats.pruned + distribute(removals, weightmom_shares(stats), stats.caps(target_pruned))
+
+
+def uniform_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
+    """Every layer at the network's target sparsity (up to one weight of rounding)."""
+    desired = stats.numels.double() * (target_pruned / float(stats.numels.sum()))
+    return _toward_profile(stats, target_pruned, desired)
+
+
+def global_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
+    """One threshold over all layers: the network-wide lowest scores go (Han et al. 2015, arXiv 1506.02626).
+
+    Each layer offers only as many candidates as its cap allows, so no layer is emptied.
+    """
+    removals = target_pruned - int(stats.pruned.sum())
+    if removals == 0:
+        return stats.pruned.clone()
+    caps = stats.caps(target_pruned)
+    candidates, owners = [], []
+    for layer, (score, mask, cap) in enumerate(zip(stats.scores, stats.masks, caps.tolist())):
+        offered = min(cap, removals)
+        if offered == 0:
+            continue
+        active = score.float().masked_fill(mask == 0, float("inf")).flatten()
+        candidates.append(torch.topk(active, offered, largest=False).values.cpu())
+        owners.append(torch.full((offered,), layer, dtype=torch.long))
+    chosen = torch.topk(torch.cat(candidates), removals, largest=False).indices
+    per_layer = torch.bincount(torch.cat(owners)[chosen], minlength=len(stats.scores))
+    return stats.pruned + per_layer
+
+
+def _toward_profile(stats: LayerStats, target_pruned: int, desired: torch.Tensor) -> torch.Tensor:
+    """Move each layer toward a desired pruned count, summing exactly to the target."""
+    removals = target_pruned - int(stats.pruned.sum())
+    gap = (desired - stats.pruned.double()).clamp(min=0)
+    return stats.pruned + distribute(removals, gap, stats.caps(target_pruned))
+
+
+Allocation = Callable[[LayerStats, int], torch.Tensor]
+
+ALLOCATIONS: dict[str, Allocation] = {
+    "weightmom": weightmom_allocation,
+    "global": global_allocation,
+    "uniform": uniform_allocation,
+}

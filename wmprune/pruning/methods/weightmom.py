@@ -1,0 +1,76 @@
+"""WeightMom: gradual pruning by weight momentum (Johnson, Tang & Samudrala 2022, arXiv 2208.05970).
+
+The paper's full text is not public. Its abstract says weights are pruned gradually by their momentum
+over previous iterations, and each layer gets an importance from its relative sparsity followed by the
+magnitude of its weights in previous iterations. This file is our reading of that, every choice a knob
+(docs/method.md lists them):
+
+1. Momentum of a weight, after every optimizer step (`prune.beta`, default 0.9):
+       m ← β·m + (1 − β)·|w|,   m = 0 where the weight is pruned;   m starts at |w| of the initial net.
+2. Schedule: the target sparsity follows the cubic curve of Zhu & Gupta (2017, arXiv 1710.01878)
+   between `schedule.start_epoch` and `schedule.end_epoch`, updated every `schedule.every_steps`.
+3. Layer budget at each update: the removals are shared in proportion to
+       active_l · (1 − s_l)/(1 − s̄) · (m̄ / m̄_l)^γ          (`prune.gamma`, default 1)
+   where s_l is the layer's sparsity, s̄ the network's, m̄_l the mean momentum of the layer's active
+   weights and m̄ that of the whole network: a layer already sparser than the network, or whose weights
+   carry larger momentum, is more important and loses fewer weights. No layer passes
+   `prune.max_layer_sparsity` (0.99).
+4. Within a layer the active weights with the smallest momentum go, for good (no regrowth).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from wmprune.pruning.mask import LayerStats, MaskSet
+from wmprune.pruning.methods.gradual import GradualPruning
+
+if TYPE_CHECKING:
+    from wmprune.config import PruneConfig
+
+
+class MomentumScore:
+    """Exponential moving average of |w| over optimizer steps (rule 1)."""
+
+    def __init__(self, masks: MaskSet, cfg: PruneConfig):
+        self.masks = masks
+        self.beta = cfg.beta
+        self.momentum = [w.detach().abs().clone() for w in masks.weights]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        torch._foreach_mul_(self.momentum, self.beta)
+        torch._foreach_add_(self.momentum, torch._foreach_abs(self.masks.weights), alpha=1.0 - self.beta)
+        torch._foreach_mul_(self.momentum, self.masks.masks)
+
+    def scores(self) -> list[torch.Tensor]:
+        return self.momentum
+
+    def state_dict(self) -> dict:
+        return {name: m.cpu() for name, m in zip(self.masks.names, self.momentum)}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, m in zip(self.masks.names, self.momentum):
+            m.copy_(state[name])
+
+
+def weightmom_shares(stats: LayerStats) -> torch.Tensor:
+    """Rule 3: each layer's share of the removals (unnormalised, float64)."""
+    numels = stats.numels.double()
+    active = numels - stats.pruned.double()
+    layer_sparsity = stats.pruned.double() / numels
+    network_sparsity = stats.pruned.sum().double() / numels.sum()
+    score_sums = torch.stack([(s * m).sum().double() for s, m in zip(stats.scores, stats.masks)]).cpu()
+    layer_mean = score_sums / active.clamp(min=1)
+    network_mean = score_sums.sum() / active.sum().clamp(min=1)
+    tiny = torch.finfo(torch.float64).tiny
+    relative_density = (1.0 - layer_sparsity) / (1.0 - network_sparsity)
+    return active * relative_density * (network_mean / layer_mean.clamp(min=tiny)) ** stats.gamma
+
+
+class WeightMom(GradualPruning):
+    """Gradual pruning by the momentum score (rules 1, 2 and 4); rule 3 is the `weightmom` allocation."""
+
+    score_class = MomentumScore

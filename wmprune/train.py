@@ -1,0 +1,237 @@
+"""The training loop: SGD, an LR schedule, the pruner after every optimizer step, a checkpoint per epoch."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from torch import nn
+
+from wmprune import results, rng
+from wmprune.config import RunConfig, dump_yaml
+from wmprune.data import DATASETS
+from wmprune.data.loader import TensorLoader, channel_stats
+from wmprune.data.splits import Splits
+from wmprune.errors import UserError
+from wmprune.evaluate import autocast, evaluate, summarize
+from wmprune.models import build_model
+from wmprune.pruning.pruner import Pruner
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present; an unavailable device is a user error, not a crash."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"device '{name}' requested but CUDA is not available here; use device: cpu or auto")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise UserError(f"device '{name}' does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
+    return torch.device(name)
+
+
+def load_splits(cfg: RunConfig) -> Splits:
+    return DATASETS[cfg.data.name](cfg.data.root, cfg.data.download)
+
+
+def make_loaders(cfg: RunConfig, splits: Splits, device: torch.device) -> tuple[TensorLoader, TensorLoader]:
+    mean, std = channel_stats(splits.train_images)
+    channels_last = device.type == "cuda"
+    common = dict(device=device, mean=mean, std=std, seed=cfg.seed, channels_last=channels_last)
+    train = TensorLoader(splits.train_images, splits.train_labels, cfg.data.batch_size, train=True,
+                         augment=cfg.data.augment, **common)
+    test = TensorLoader(splits.test_images, splits.test_labels, max(cfg.data.batch_size, 500), train=False,
+                        augment=False, **common)
+    return train, test
+
+
+def lr_lambda(cfg: RunConfig, steps_per_epoch: int):
+    """Multiplier of `train.lr` at optimizer step t: linear warm-up, then cosine, multistep or constant."""
+    train = cfg.train
+    total = train.epochs * steps_per_epoch
+    warmup = train.warmup_epochs * steps_per_epoch
+    milestones = [round(m * train.epochs) * steps_per_epoch for m in train.milestones]
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if train.lr_schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+        if train.lr_schedule == "multistep":
+            return train.gamma ** sum(step >= m for m in milestones)
+        return 1.0
+
+    return factor
+
+
+@dataclass
+class Run:
+    """Everything a training run holds between epochs."""
+
+    cfg: RunConfig
+    directory: Path
+    device: torch.device
+    model: nn.Module
+    forward: nn.Module  # the model, possibly wrapped by torch.compile
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    pruner: Pruner
+    train_loader: TensorLoader
+    test_loader: TensorLoader
+    epoch: int = 0
+    step: int = 0
+    seconds: float = 0.0
+
+
+def build_run(cfg: RunConfig, directory: Path) -> Run:
+    device = resolve_device(cfg.device)
+    splits = load_splits(cfg)
+    rng.seed_everything(cfg.seed)
+    model = build_model(cfg.model.name, splits.num_classes, cfg.model.width).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    train_loader, test_loader = make_loaders(cfg, splits, device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
+                                nesterov=cfg.train.nesterov and cfg.train.momentum > 0,
+                                weight_decay=cfg.train.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, len(train_loader)))
+    pruner = Pruner(model, cfg.prune, len(train_loader))
+    forward = torch.compile(model) if cfg.train.compile else model
+    return Run(cfg, directory, device, model, forward, optimizer, scheduler, pruner, train_loader, test_loader)
+
+
+def checkpoint_state(run: Run) -> dict:
+    return {
+        "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(), "pruner": run.pruner.state_dict(),
+        "epoch": run.epoch, "step": run.step, "seconds": run.seconds, "rng": rng.capture(),
+    }
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict:
+    """Read a checkpoint without executing code (`weights_only`); a damaged file is a user error."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"no checkpoint at {path}; train the run first") from None
+    except Exception as exc:  # torch raises many types for damaged or hostile files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot load checkpoint {path} ({reason[:160]}); "
+                        "it is damaged or not a wmprune checkpoint — retrain or restore it") from None
+
+
+def restore(run: Run, state: dict) -> None:
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.pruner.load_state_dict(state["pruner"])
+    run.epoch, run.step, run.seconds = state["epoch"], state["step"], state["seconds"]
+    rng.restore(state["rng"])
+
+
+def train_one_epoch(run: Run, progress: Progress, task) -> dict[str, float]:
+    run.model.train()
+    device = run.device
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen = 0
+    for images, labels in run.train_loader.epoch(run.epoch):
+        with autocast(device, run.cfg.train.amp):
+            logits = run.forward(images)
+            loss = F.cross_entropy(logits, labels, label_smoothing=run.cfg.train.label_smoothing)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        run.scheduler.step()
+        run.step += 1
+        run.pruner.on_step(run.step)
+        # Accumulate on the device: one host sync per epoch, not per step.
+        loss_sum += loss.detach().double() * len(labels)
+        correct += (logits.detach().argmax(dim=1) == labels).sum()
+        seen += len(labels)
+        progress.advance(task)
+    train_loss = loss_sum.item() / seen
+    if not math.isfinite(train_loss):
+        raise TrainingDiverged(
+            f"training loss became {train_loss} in epoch {run.epoch + 1}; the last good checkpoint in "
+            f"{run.directory} is kept — lower train.lr or check the data")
+    return {"train_loss": train_loss, "train_top1": 100.0 * correct.item() / seen}
+
+
+def results_table(title: str, row: dict) -> Table:
+    table = Table(title=title)
+    for key in ("test_top1", "test_top5", "sparsity", "compression_ratio", "weights_kept_pct", "params_nonzero"):
+        table.add_column(key, justify="right")
+    table.add_row(f"{row['test_top1']:.2f}", f"{row['test_top5']:.2f}", f"{row['sparsity']:.4f}",
+                  f"{row['compression_ratio']:.2f}×", f"{row['weights_kept_pct']:.2f}",
+                  f"{row['params_nonzero']:,}")
+    return table
+
+
+def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> dict:
+    """Train (or continue) the run in `directory`; returns its summary row."""
+    run = build_run(cfg, directory)
+    log_path = directory / results.LOG
+    metrics = results.read_csv(directory / results.METRICS) if resume else []
+    if resume:
+        restore(run, load_checkpoint(directory / results.CHECKPOINT, run.device))
+        metrics = [row for row in metrics if int(row["epoch"]) <= run.epoch]
+        console.print(f"resuming {directory} at epoch {run.epoch}, step {run.step}")
+    else:
+        results.atomic_write_text(directory / results.CONFIG, dump_yaml(cfg))
+    if cfg.data.name == "synthetic":
+        console.print("[bold yellow]SYNTHETIC DATA: random images, a smoke test only — accuracy means nothing[/]")
+    console.print(f"{cfg.name}: {cfg.model.name}×{cfg.model.width} on {cfg.data.name}, method {cfg.prune.method} "
+                  f"→ {cfg.prune.target_sparsity:.3f} sparsity, {cfg.train.epochs} epochs on {run.device}")
+    run.pruner.on_train_start(run.step)
+
+    steps_per_epoch = len(run.train_loader)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("training", total=cfg.train.epochs * steps_per_epoch,
+                                 completed=run.epoch * steps_per_epoch)
+        while run.epoch < cfg.train.epochs:
+            started = time.perf_counter()
+            lr = run.optimizer.param_groups[0]["lr"]
+            train_stats = train_one_epoch(run, progress, task)
+            run.pruner.on_epoch_end(run.epoch + 1)
+            test_stats = evaluate(run.forward, run.test_loader, cfg.train.amp)
+            run.epoch += 1
+            seconds = time.perf_counter() - started
+            run.seconds += seconds
+            sparsity = run.pruner.sparsity()
+            metrics.append({"epoch": run.epoch, "step": run.step, "lr": lr, **train_stats, **test_stats,
+                            "sparsity": sparsity, "seconds": round(seconds, 3)})
+            console.print(f"epoch {run.epoch:>3}/{cfg.train.epochs}  loss {train_stats['train_loss']:.4f}  "
+                          f"train {train_stats['train_top1']:6.2f}  test {test_stats['test_top1']:6.2f}  "
+                          f"sparsity {sparsity:.4f}  {seconds:.1f}s")
+            # Checkpoint first: metrics.csv never lists an epoch the checkpoint cannot resume from.
+            results.atomic_torch_save(directory / results.CHECKPOINT, checkpoint_state(run))
+            results.write_csv(directory / results.METRICS, results.METRIC_FIELDS, metrics)
+            results.atomic_write_text(log_path, console.export_text(clear=False))
+            progress.update(task, description=f"epoch {run.epoch}/{cfg.train.epochs}")
+
+    counts = run.pruner.layer_counts()
+    results.write_csv(directory / results.LAYERS, results.LAYER_FIELDS, [
+        {"layer": c.layer, "shape": "x".join(map(str, c.shape)), "numel": c.numel, "nonzero": c.nonzero,
+         "sparsity": c.sparsity} for c in counts])
+    last = metrics[-1]
+    summary = summarize(cfg, counts, {key: float(last[key]) for key in ("test_top1", "test_top5")})
+    summary.update(epochs=cfg.train.epochs, seconds=round(run.seconds, 2), git_sha=results.git_sha(),
+                   torch_version=torch.__version__)
+    results.write_csv(directory / results.SUMMARY, results.SUMMARY_FIELDS, [summary])
+    console.print(results_table(f"{cfg.name} — {directory}", summary))
+    results.atomic_write_text(log_path, console.export_text(clear=False))
+    return summary
