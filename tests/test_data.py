@@ -10,7 +10,6 @@ import torch
 import torchvision.datasets.utils
 
 from tests.cifar_files import write_cifar10, write_cifar100, write_pickle
-from wmprune.data import DATASETS, NUM_CLASSES
 from wmprune.data.cifar import load_cifar10, load_cifar100
 from wmprune.data.digits import load_digits_splits
 from wmprune.data.synthetic import load_synthetic
@@ -173,7 +172,3 @@ def test_synthetic_is_flagged_and_fixed():
     assert splits.test_labels.shape == (256,) and splits.test_labels.dtype == torch.int64
     assert torch.equal(load_synthetic(None, False).train_images, splits.train_images)
 
-
-def test_registry():
-    assert DATASETS.keys() == NUM_CLASSES.keys()
-    assert DATASETS["synthetic"](None, False).num_classes == NUM_CLASSES["synthetic"]
