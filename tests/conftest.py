@@ -4,11 +4,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from wmprune.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The test models are tiny: one thread is faster than two fighting over a shared 2-core machine.
+torch.set_num_threads(1)
 
 
 @pytest.fixture

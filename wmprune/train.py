@@ -182,13 +182,15 @@ def results_table(title: str, row: dict) -> Table:
 
 def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> dict:
     """Train (or continue) the run in `directory`; returns its summary row."""
+    setup_started = time.perf_counter()
     run = build_run(cfg, directory)
     log_path = directory / results.LOG
     metrics = results.read_csv(directory / results.METRICS) if resume else []
     if resume:
         restore(run, load_checkpoint(directory / results.CHECKPOINT, run.device))
         metrics = [row for row in metrics if int(row["epoch"]) <= run.epoch]
-        console.print(f"resuming {directory} at epoch {run.epoch}, step {run.step}")
+        console.print(f"resuming {directory} at epoch {run.epoch}, step {run.step} "
+                      f"(data, model and checkpoint ready in {time.perf_counter() - setup_started:.2f}s)")
     else:
         results.atomic_write_text(directory / results.CONFIG, dump_yaml(cfg))
     if cfg.data.name == "synthetic":
