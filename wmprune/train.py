@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,7 +124,9 @@ def checkpoint_state(run: Run) -> dict:
 def load_checkpoint(path: Path, device: torch.device) -> dict:
     """Read a checkpoint without executing code (`weights_only`); a damaged file is a user error."""
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols; we refuse them below
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=device, weights_only=True)
     except FileNotFoundError:
         raise UserError(f"no checkpoint at {path}; train the run first") from None
     except Exception as exc:  # torch raises many types for damaged or hostile files
