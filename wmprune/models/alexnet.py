@@ -18,9 +18,7 @@ needs a ten times smaller rate.
 import torch
 from torch import nn
 
-
-def _channels(c: int, width: float) -> int:
-    return max(1, round(c * width))
+from wmprune.models.common import init_weights, scaled
 
 
 def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
@@ -37,8 +35,8 @@ class AlexNet(nn.Module):
 
     def __init__(self, num_classes: int, width: float) -> None:
         super().__init__()
-        c1, c2, c3, c4, c5 = (_channels(c, width) for c in (64, 192, 384, 256, 256))
-        hidden = _channels(4096, width)
+        c1, c2, c3, c4, c5 = (scaled(c, width) for c in (64, 192, 384, 256, 256))
+        hidden = scaled(4096, width)
         self.features = nn.Sequential(
             *_conv_bn_relu(3, c1, stride=2),  # 32 -> 16
             nn.MaxPool2d(2),  # -> 8
@@ -58,15 +56,7 @@ class AlexNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(hidden, num_classes),
         )
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.features(x), 1))

@@ -13,13 +13,11 @@ three quarters of the input.
 import torch
 from torch import nn
 
+from wmprune.models.common import init_weights, scaled
+
 EXPANSION = 4
 BLOCKS_PER_STAGE = (3, 4, 6, 3)
 STAGE_CHANNELS = (64, 128, 256, 512)
-
-
-def _channels(c: int, width: float) -> int:
-    return max(1, round(c * width))
 
 
 class Bottleneck(nn.Module):
@@ -55,7 +53,7 @@ class ResNet(nn.Module):
 
     def __init__(self, blocks: tuple[int, ...], num_classes: int, width: float) -> None:
         super().__init__()
-        stem = _channels(64, width)
+        stem = scaled(64, width)
         self.stem = nn.Sequential(
             nn.Conv2d(3, stem, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(stem),
@@ -64,7 +62,7 @@ class ResNet(nn.Module):
         stages: list[nn.Module] = []
         cin = stem
         for i, (n, planes) in enumerate(zip(blocks, STAGE_CHANNELS)):
-            planes = _channels(planes, width)
+            planes = scaled(planes, width)
             stage = []
             for j in range(n):
                 # The first block of every stage but the first halves the resolution.
@@ -75,15 +73,7 @@ class ResNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.pool(self.stages(self.stem(x)))

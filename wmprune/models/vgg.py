@@ -11,6 +11,8 @@ through network slimming", arXiv 1708.06519).
 import torch
 from torch import nn
 
+from wmprune.models.common import init_weights, scaled
+
 # Output channels of each 3×3 convolution; "M" is a 2×2 max-pool.
 VGG16_CONFIG: list[int | str] = [
     64, 64, "M",
@@ -19,10 +21,6 @@ VGG16_CONFIG: list[int | str] = [
     512, 512, 512, "M",
     512, 512, 512, "M",
 ]  # fmt: skip
-
-
-def _channels(c: int, width: float) -> int:
-    return max(1, round(c * width))
 
 
 class VGG(nn.Module):
@@ -36,7 +34,7 @@ class VGG(nn.Module):
             if item == "M":
                 layers.append(nn.MaxPool2d(2))
                 continue
-            cout = _channels(int(item), width)
+            cout = scaled(int(item), width)
             # No conv bias: the BatchNorm shift that follows makes it redundant.
             layers += [
                 nn.Conv2d(cin, cout, kernel_size=3, padding=1, bias=False),
@@ -46,15 +44,7 @@ class VGG(nn.Module):
             cin = cout
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(cin, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.features(x), 1))
