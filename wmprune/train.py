@@ -189,6 +189,8 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> di
     run = build_run(cfg, directory)
     log_path = directory / results.LOG
     metrics = results.read_csv(directory / results.METRICS) if resume else []
+    # A resumed run's log continues the earlier sessions' instead of replacing them.
+    earlier_log = log_path.read_text() if resume and log_path.exists() else ""
     if resume:
         restore(run, load_checkpoint(directory / results.CHECKPOINT, run.device))
         metrics = [row for row in metrics if int(row["epoch"]) <= run.epoch]
@@ -225,7 +227,7 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> di
             # Checkpoint first: metrics.csv never lists an epoch the checkpoint cannot resume from.
             results.atomic_torch_save(directory / results.CHECKPOINT, checkpoint_state(run))
             results.write_csv(directory / results.METRICS, results.METRIC_FIELDS, metrics)
-            results.atomic_write_text(log_path, console.export_text(clear=False))
+            results.atomic_write_text(log_path, earlier_log + console.export_text(clear=False))
             progress.update(task, description=f"epoch {run.epoch}/{cfg.train.epochs}")
 
     counts = run.pruner.layer_counts()
@@ -238,5 +240,5 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> di
                    torch_version=torch.__version__)
     results.write_csv(directory / results.SUMMARY, results.SUMMARY_FIELDS, [summary])
     console.print(results_table(f"{cfg.name} — {directory}", summary))
-    results.atomic_write_text(log_path, console.export_text(clear=False))
+    results.atomic_write_text(log_path, earlier_log + console.export_text(clear=False))
     return summary
