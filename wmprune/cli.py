@@ -83,6 +83,27 @@ def evaluate_run(
         Console().print(results_table(f"eval {run}", row))
 
 
+@app.command()
+def sweep(
+    grid: Annotated[Path, typer.Option("--grid", help="grid YAML (configs/grids/)")],
+    out: Annotated[Path, typer.Option(help="parent of the run directories")] = Path("results/runs"),
+    workers: Annotated[Optional[int], typer.Option(min=1, help="runs at a time (default: one per GPU, else 1)")] = None,
+    gpus: Annotated[Optional[str], typer.Option(help="GPU ids to share out, e.g. 0,1,2,3 (default: all visible)")] = None,
+    executor: Annotated[str, typer.Option(help="local (worker processes here) or slurm (submitit job array)")] = "local",
+    dry_run: Annotated[bool, typer.Option(help="list the runs and their state; train nothing")] = False,
+) -> None:
+    """Train every point of a grid that has not finished: skip finished runs, resume partial ones."""
+    from wmprune.sweep import run_sweep
+
+    devices = [g.strip() for g in gpus.split(",") if g.strip()] if gpus is not None else None
+    outcomes = run_sweep(grid, out, workers, devices, executor, dry_run)
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        print(f"error: {len(failed)} of {len(outcomes)} runs failed ({failed[0].run}: {failed[0].error}); "
+              f"see {out / 'sweep.csv'}", file=sys.stderr)
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point: user mistakes become one line on stderr and exit code 2."""
     from wmprune.train import TrainingDiverged
