@@ -104,6 +104,35 @@ def sweep(
         raise typer.Exit(1)
 
 
+@app.command()
+def report(
+    runs: Annotated[Path, typer.Argument(help="directory holding run directories (searched at any depth)")],
+    out: Annotated[Path, typer.Option(help="where the CSV and markdown tables go")] = Path("results/tables"),
+) -> None:
+    """Aggregate every summary.csv under RUNS into accuracy and equal-accuracy-drop tables per dataset × model."""
+    from wmprune.report import write_report
+
+    for path in write_report(runs, out):
+        print(path.read_text())
+    print(f"tables written to {out}")
+
+
+@app.command()
+def plot(
+    tables: Annotated[Optional[Path], typer.Argument(help="directory of `wmprune report` tables")] = None,
+    out: Annotated[Path, typer.Option(help="where the PNG files go")] = Path("results/figures"),
+    run: Annotated[Optional[Path], typer.Option("--run", help="also plot this run's per-layer sparsity")] = None,
+) -> None:
+    """PNG figures: top-1 vs compression ratio per dataset × model; per-layer sparsity of one run."""
+    from wmprune.plots import plot_layers, plot_tables
+
+    if tables is None and run is None:
+        raise UserError("plot needs TABLES (a `wmprune report` output directory), --run RUNDIR, or both")
+    written = (plot_tables(tables, out) if tables is not None else []) + ([plot_layers(run, out)] if run else [])
+    for path in written:
+        print(path)
+
+
 def main() -> None:
     """Entry point: user mistakes become one line on stderr and exit code 2."""
     from wmprune.train import TrainingDiverged

@@ -58,6 +58,10 @@ def atomic_write_text(path: Path, text: str) -> None:
     _atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(path, lambda handle: handle.write(data))
+
+
 def atomic_torch_save(path: Path, obj) -> None:
     _atomic_write(path, lambda handle: torch.save(obj, handle))
 
