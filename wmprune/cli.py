@@ -67,14 +67,15 @@ def train(
 def evaluate_run(
     run: Annotated[Path, typer.Option("--run", help="run directory")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object (summary.csv field names)")] = False,
+    weights: Annotated[Optional[Path], typer.Option(help="evaluate this `wmprune export` file instead")] = None,
 ) -> None:
-    """Re-measure test accuracy, loss and sparsity from a run's checkpoint."""
+    """Re-measure test accuracy, loss and sparsity from a run's checkpoint (or an exported weights file)."""
     from wmprune.evaluate import measure_run
 
     if not (run / results.CONFIG).is_file():
         raise UserError(f"{run} is not a run directory (no {results.CONFIG}); pass the directory train wrote")
     cfg = build_config(read_yaml(run / results.CONFIG))
-    row = measure_run(cfg, run)
+    row = measure_run(cfg, run, weights)
     if as_json:
         print(json.dumps(row))
     else:
@@ -131,6 +132,20 @@ def plot(
     written = (plot_tables(tables, out) if tables is not None else []) + ([plot_layers(run, out)] if run else [])
     for path in written:
         print(path)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Option("--run", help="finished run directory")],
+    fmt: Annotated[str, typer.Option("--format", help="bitmask (packed 1-bit masks + non-zeros) or dense")] = "bitmask",
+    out: Annotated[Optional[Path], typer.Option(help="file to write (default: RUN/weights.FORMAT.safetensors)")] = None,
+) -> None:
+    """Write the run's weights as a safetensors file; print its size and record it in the run's summary.csv."""
+    from wmprune.export import export_run
+
+    done = export_run(run, fmt, out)
+    print(f"{done.path}: {done.bytes:,} bytes = {done.bytes / done.dense_bytes:.3f} × the dense file "
+          f"({done.dense_bytes:,} bytes); bitmask bound {done.bound:,} bytes")
 
 
 def main() -> None:
