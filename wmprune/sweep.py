@@ -69,7 +69,7 @@ class Grid:
 @dataclass
 class Outcome:
     run: str
-    status: str  # skipped (finished before) | finished | failed | pending
+    status: str  # skipped (finished before) | finished | failed | running | pending
     seconds: float | None = None
     error: str = ""
 
@@ -179,30 +179,27 @@ class Tally:
         self.path = out / SWEEP_CSV
         self.rows = {p.directory.name: Outcome(p.directory.name, "skipped" if p.finished else "pending")
                      for p in points}
-        self.todo = sum(row.status == "pending" for row in self.rows.values())
-        self.running = 0
         self.lock = threading.Lock()
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), console=console)
-        self.task = self.progress.add_task("", total=self.todo)
+        self.task = self.progress.add_task("", total=self.count("pending"))
         self._refresh()
 
     def count(self, status: str) -> int:
         return sum(row.status == status for row in self.rows.values())
 
     def _refresh(self) -> None:
-        self.progress.update(self.task, description=f"sweep: {self.count('finished')} done · {self.running} "
+        self.progress.update(self.task, description=f"sweep: {self.count('finished')} done · {self.count('running')} "
                              f"running · {self.count('failed')} failed · {self.count('skipped')} skipped")
         results.write_csv(self.path, OUTCOME_FIELDS, [asdict(row) for row in self.rows.values()])
 
-    def started(self) -> None:
+    def started(self, run: str) -> None:
         with self.lock:
-            self.running += 1
+            self.rows[run] = Outcome(run, "running")
             self._refresh()
 
     def finished(self, outcome: Outcome) -> None:
         with self.lock:
-            self.running -= 1
             self.rows[outcome.run] = outcome
             self.progress.advance(self.task)
             self._refresh()
@@ -220,7 +217,7 @@ def _run_local(points: list[Point], workers: int, gpus: list[str], tally: Tally)
         slot = slots.get()
         try:
             env = {**threads, **({"CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]} if gpus else {})}
-            tally.started()
+            tally.started(point.directory.name)
             return train_point(point.directory, env)
         finally:
             slots.put(slot)
@@ -243,8 +240,8 @@ def _run_submitit(points: list[Point], workers: int, grid: Grid, out: Path, clus
         raise UserError(f"{grid.path}: 'slurm:' parameters: {str(exc).splitlines()[0]}") from None
     directories = [point.directory for point in points]
     jobs = dict(zip(executor.map_array(train_point, directories, [{}] * len(directories)), directories))
-    for _ in jobs:
-        tally.started()
+    for directory in directories:
+        tally.started(directory.name)
     while jobs:
         for job in [job for job in jobs if job.done()]:
             directory = jobs.pop(job)
