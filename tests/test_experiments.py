@@ -178,6 +178,7 @@ def test_slurm_executor_runs_a_job_array_through_submitit(tmp_path):
     (["sweep", "--grid", "{tmp}/missing.yaml"], "grid file not found"),
     (["sweep", "--grid", "{bad_axis}", "--dry-run"], "unknown config key 'prune.betta'"),
     (["sweep", "--grid", "{bad_value}", "--dry-run"], "prune.target_sparsity"),
+    (["sweep", "--grid", "{bad_axis}", "--executor", "pbs"], "--executor must be local or slurm"),
     (["report", "{tmp}/empty"], "no summary.csv"),
     (["report", "{tmp}/missing"], "not a directory"),
     (["plot", "{tmp}/empty", "--out", "{tmp}/f"], "no *.accuracy.csv"),

@@ -269,6 +269,8 @@ def run_sweep(grid_path: Path, out: Path, workers: int | None = None, gpus: list
               executor: str = "local", dry_run: bool = False, console: Console | None = None,
               submitit_cluster: str = "slurm") -> list[Outcome]:
     """Train every unfinished point of the grid into `out`; returns one outcome per point (also in sweep.csv)."""
+    if executor not in ("local", "slurm"):
+        raise UserError(f"--executor must be local or slurm (got {executor!r})")
     console = console or Console()
     grid = load_grid(grid_path, out)
     if dry_run:
@@ -276,8 +278,6 @@ def run_sweep(grid_path: Path, out: Path, workers: int | None = None, gpus: list
         return []
     gpus = visible_gpus() if gpus is None else gpus
     workers = workers or max(1, len(gpus))
-    if executor not in ("local", "slurm"):
-        raise UserError(f"--executor must be local or slurm (got {executor!r})")
     pending = [point for point in grid.points if not point.finished]
     for point in pending:
         if not (point.directory / results.CONFIG).exists():
