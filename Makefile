@@ -4,7 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install quickstart test clean
+PAIRS := cifar10-alexnet cifar10-vgg16 cifar10-resnet50 cifar100-alexnet cifar100-vgg16 cifar100-resnet50
+# Knobs: GPUS=0,1,2,3 shares those GPUs out (default: all visible), WORKERS=N runs N at a time (default: one
+# per GPU, else 1).
+SWEEP_FLAGS = $(if $(WORKERS),--workers $(WORKERS)) $(if $(GPUS),--gpus $(GPUS))
+# The run whose per-layer sparsity is plotted next to the tables.
+LAYERS_RUN = $*-weightmom-s0.9-seed0
+
+.PHONY: install quickstart test clean reproduce $(addprefix reproduce-,$(PAIRS) digits)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +27,19 @@ quickstart: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# grid → runs → tables → figures. Resumable: a second call skips finished runs and resumes interrupted ones.
+$(addprefix reproduce-,$(PAIRS) digits): reproduce-%: $(STAMP)
+	$(BIN)/wmprune sweep --grid configs/grids/$*.yaml --out results/runs/$* $(SWEEP_FLAGS)
+	$(BIN)/wmprune report results/runs/$* --out results/$*/tables
+	$(BIN)/wmprune plot results/$*/tables --out results/$*/figures \
+		--run "$$(ls -d results/runs/$*/$(LAYERS_RUN)-* | head -n 1)"
+
+reproduce: $(addprefix reproduce-,$(PAIRS))
+
+# CPU-sized worked example on real digits (results/digits/ in the repository): a few minutes on 2 cores.
+reproduce-digits: WORKERS ?= 2
+reproduce-digits: LAYERS_RUN = digits-vgg16-weightmom-weightmom-s0.9-seed0
 
 clean:
 	rm -rf $(VENV) results/runs .pytest_cache

@@ -67,20 +67,85 @@ def train(
 def evaluate_run(
     run: Annotated[Path, typer.Option("--run", help="run directory")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object (summary.csv field names)")] = False,
+    weights: Annotated[Optional[Path], typer.Option(help="evaluate this `wmprune export` file instead")] = None,
 ) -> None:
-    """Re-measure test accuracy, loss and sparsity from a run's checkpoint."""
+    """Re-measure test accuracy, loss and sparsity from a run's checkpoint (or an exported weights file)."""
     from wmprune.evaluate import measure_run
 
     if not (run / results.CONFIG).is_file():
         raise UserError(f"{run} is not a run directory (no {results.CONFIG}); pass the directory train wrote")
     cfg = build_config(read_yaml(run / results.CONFIG))
-    row = measure_run(cfg, run)
+    row = measure_run(cfg, run, weights)
     if as_json:
         print(json.dumps(row))
     else:
         from wmprune.train import results_table
 
         Console().print(results_table(f"eval {run}", row))
+
+
+@app.command()
+def sweep(
+    grid: Annotated[Path, typer.Option("--grid", help="grid YAML (configs/grids/)")],
+    out: Annotated[Path, typer.Option(help="parent of the run directories")] = Path("results/runs"),
+    workers: Annotated[Optional[int], typer.Option(min=1, help="runs at a time (default: one per GPU, else 1)")] = None,
+    gpus: Annotated[Optional[str], typer.Option(help="GPU ids to share out, e.g. 0,1,2,3 (default: all visible)")] = None,
+    executor: Annotated[str, typer.Option(help="local (worker processes here) or slurm (submitit job array)")] = "local",
+    dry_run: Annotated[bool, typer.Option(help="list the runs and their state; train nothing")] = False,
+) -> None:
+    """Train every point of a grid that has not finished: skip finished runs, resume partial ones."""
+    from wmprune.sweep import run_sweep
+
+    devices = [g.strip() for g in gpus.split(",") if g.strip()] if gpus is not None else None
+    outcomes = run_sweep(grid, out, workers, devices, executor, dry_run)
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        print(f"error: {len(failed)} of {len(outcomes)} runs failed ({failed[0].run}: {failed[0].error}); "
+              f"see {out / 'sweep.csv'}", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    runs: Annotated[Path, typer.Argument(help="directory holding run directories (searched at any depth)")],
+    out: Annotated[Path, typer.Option(help="where the CSV and markdown tables go")] = Path("results/tables"),
+) -> None:
+    """Aggregate every summary.csv under RUNS into accuracy and equal-accuracy-drop tables per dataset × model."""
+    from wmprune.report import write_report
+
+    for path in write_report(runs, out):
+        print(path.read_text())
+    print(f"tables written to {out}")
+
+
+@app.command()
+def plot(
+    tables: Annotated[Optional[Path], typer.Argument(help="directory of `wmprune report` tables")] = None,
+    out: Annotated[Path, typer.Option(help="where the PNG files go")] = Path("results/figures"),
+    run: Annotated[Optional[Path], typer.Option("--run", help="also plot this run's per-layer sparsity")] = None,
+) -> None:
+    """PNG figures: top-1 vs compression ratio per dataset × model; per-layer sparsity of one run."""
+    from wmprune.plots import plot_layers, plot_tables
+
+    if tables is None and run is None:
+        raise UserError("plot needs TABLES (a `wmprune report` output directory), --run RUNDIR, or both")
+    written = (plot_tables(tables, out) if tables is not None else []) + ([plot_layers(run, out)] if run else [])
+    for path in written:
+        print(path)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Option("--run", help="finished run directory")],
+    fmt: Annotated[str, typer.Option("--format", help="bitmask (packed 1-bit masks + non-zeros) or dense")] = "bitmask",
+    out: Annotated[Optional[Path], typer.Option(help="file to write (default: RUN/weights.FORMAT.safetensors)")] = None,
+) -> None:
+    """Write the run's weights as a safetensors file; print its size and record it in the run's summary.csv."""
+    from wmprune.export import export_run
+
+    done = export_run(run, fmt, out)
+    print(f"{done.path}: {done.bytes:,} bytes = {done.bytes / done.dense_bytes:.3f} × the dense file "
+          f"({done.dense_bytes:,} bytes); bitmask bound {done.bound:,} bytes")
 
 
 def main() -> None:

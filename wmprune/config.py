@@ -193,19 +193,25 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def set_dotted(raw: dict, path: list[str], value: Any, source: str) -> None:
+    """Set `a.b.c` in a nested dict; unknown keys are caught later by validation. `source` names the
+    user's input in the error (`--set 'a.b=1'`, `grid axis 'a.b'`)."""
+    node = raw
+    for part in path[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            raise UserError(f"{source}: '{part}' is a value, not a section")
+        node = child
+    node[path[-1]] = value
+
+
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    """Set dotted keys in a nested dict; unknown keys are caught later by validation."""
+    """Apply `--set a.b=value` overrides to a nested dict."""
     for text in overrides:
         path, value = parse_override(text)
-        node = raw
-        for part in path[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            elif not isinstance(child, dict):
-                raise UserError(f"--set '{text}': '{part}' is a value, not a section")
-            node = child
-        node[path[-1]] = value
+        set_dotted(raw, path, value, f"--set '{text}'")
     return raw
 
 

@@ -56,9 +56,11 @@ def summarize(cfg: RunConfig, counts: list[LayerCounts], test: dict[str, float])
     }
 
 
-def measure_run(cfg: RunConfig, directory) -> dict:
-    """Rebuild the model from a run's checkpoint and measure it: `wmprune eval`."""
+def measure_run(cfg: RunConfig, directory, weights=None) -> dict:
+    """Rebuild the model from a run's checkpoint, or from an exported `weights` file, and measure it: `wmprune eval`."""
     from wmprune import results
+    from wmprune.errors import UserError
+    from wmprune.export import load_weights
     from wmprune.models import build_model
     from wmprune.pruning.mask import MaskSet, prunable_weights
     from wmprune.train import load_checkpoint, load_splits, make_loaders, resolve_device
@@ -66,8 +68,12 @@ def measure_run(cfg: RunConfig, directory) -> dict:
     device = resolve_device(cfg.device)
     splits = load_splits(cfg)
     model = build_model(cfg.model.name, splits.num_classes, cfg.model.width).to(device)
-    state = load_checkpoint(directory / results.CHECKPOINT, device)
-    model.load_state_dict(state["model"])
+    state = load_weights(weights) if weights else load_checkpoint(directory / results.CHECKPOINT, device)["model"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise UserError(f"the weights do not fit the run's {cfg.model.name} ({str(exc).splitlines()[0][:160]}); "
+                        "pass the file exported from this run") from None
     _, test_loader = make_loaders(cfg, splits, device)
     counts = MaskSet(prunable_weights(model, cfg.prune.prunable)).measure()
     return summarize(cfg, counts, evaluate(model, test_loader, cfg.train.amp))

@@ -23,6 +23,7 @@ LAYER_FIELDS = ["layer", "shape", "numel", "nonzero", "sparsity"]
 SUMMARY_FIELDS = ["name", "model", "dataset", "method", "allocation", "seed", "target_sparsity", "sparsity",
                   "params_prunable", "params_nonzero", "compression_ratio", "weights_kept_pct", "test_top1",
                   "test_top5", "epochs", "seconds", "git_sha", "torch_version"]
+EXPORT_FIELDS = ["dense_file_bytes", "bitmask_file_bytes"]  # appended by `wmprune export`
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -58,6 +59,10 @@ def atomic_write_text(path: Path, text: str) -> None:
     _atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(path, lambda handle: handle.write(data))
+
+
 def atomic_torch_save(path: Path, obj) -> None:
     _atomic_write(path, lambda handle: torch.save(obj, handle))
 
@@ -68,6 +73,14 @@ def write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buffer.getvalue())
+
+
+def update_summary(directory: Path, values: dict) -> None:
+    """Set columns of a finished run's summary.csv row; columns beyond SUMMARY_FIELDS (EXPORT_FIELDS) go at
+    the end, so readers of the contract's columns are unaffected."""
+    row = read_csv(directory / SUMMARY)[0]
+    row.update(values)
+    write_csv(directory / SUMMARY, list(row), [row])
 
 
 def read_csv(path: Path) -> list[dict]:

@@ -1,0 +1,197 @@
+"""Sweep → report → plot → export on tiny synthetic runs, end to end through the command line.
+
+One 10-run sweep (2 allocations × 2 sparsities × 2 seeds + 2 dense baselines) is trained once per module and
+shared by the tests below; the children are real `python -m wmprune train` processes.
+"""
+
+import csv
+import json
+import time
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from tests.conftest import write_config
+from wmprune import results
+from wmprune.export import load_weights
+from wmprune.report import accuracy_table, equal_drop_table
+from wmprune.sweep import run_sweep
+
+TINY = {"model": {"name": "vgg16", "width": 0.125}, "data": {"name": "synthetic", "batch_size": 64},
+        "train": {"epochs": 1, "lr": 0.05},
+        "prune": {"method": "weightmom", "target_sparsity": 0.9,
+                  "schedule": {"start_epoch": 0, "end_epoch": 1, "every_steps": 2}}}
+
+
+def write_grid(directory, sweep, dense_baseline=True, **base_sections):
+    write_config(directory / "base.yaml", **{**TINY, **base_sections})
+    grid = directory / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"base": "base.yaml", "dense_baseline": dense_baseline, "sweep": sweep}))
+    return grid
+
+
+def _statuses(out):
+    return {row["run"]: row["status"] for row in results.read_csv(out / "sweep.csv")}
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """(grid, runs directory, seconds the first invocation took)."""
+    root = tmp_path_factory.mktemp("sweep")
+    grid = write_grid(root, {"prune.allocation": ["weightmom", "global"], "prune.target_sparsity": [0.5, 0.9],
+                             "seed": [0, 1]})
+    started = time.perf_counter()
+    outcomes = run_sweep(grid, root / "runs", workers=2, gpus=[])
+    return grid, root / "runs", time.perf_counter() - started, outcomes
+
+
+def _run(runs, method, allocation, sparsity, seed):
+    for summary in runs.glob(f"*/{results.SUMMARY}"):
+        row = results.read_csv(summary)[0]
+        if (row["method"], row["allocation"], float(row["target_sparsity"]), int(row["seed"])) == (
+                method, allocation, sparsity, seed):
+            return summary.parent
+    raise AssertionError("run not found")
+
+
+def test_sweep_trains_10_runs_and_a_second_call_trains_none(swept, cli):
+    grid, runs, first_seconds, outcomes = swept
+    assert [o.status for o in outcomes] == ["finished"] * 10
+    summaries = [results.read_csv(p)[0] for p in runs.glob(f"*/{results.SUMMARY}")]
+    assert len(summaries) == 10
+    dense = [s for s in summaries if s["method"] == "none"]
+    assert sorted(int(s["seed"]) for s in dense) == [0, 1] and all(float(s["sparsity"]) == 0 for s in dense)
+    assert sorted(round(float(s["sparsity"]), 2) for s in summaries) == [0.0] * 2 + [0.5] * 4 + [0.9] * 4
+    checkpoints = {p: p.stat().st_mtime_ns for p in runs.glob(f"*/{results.CHECKPOINT}")}
+
+    started = time.perf_counter()
+    code, out, err = cli("sweep", "--grid", grid, "--out", runs, "--workers", "2")
+    second_seconds = time.perf_counter() - started
+    assert code == 0, err
+    assert set(_statuses(runs).values()) == {"skipped"}
+    assert {p: p.stat().st_mtime_ns for p in runs.glob(f"*/{results.CHECKPOINT}")} == checkpoints
+    assert second_seconds < first_seconds / 5, (first_seconds, second_seconds)
+
+
+def test_sweep_resumes_an_unfinished_run(swept, cli):
+    grid, runs, _, _ = swept
+    run = _run(runs, "weightmom", "global", 0.5, 1)
+    (run / results.SUMMARY).unlink()  # as if the sweep had been killed after the last checkpoint
+    code, out, err = cli("sweep", "--grid", grid, "--out", runs)
+    assert code == 0, err
+    statuses = _statuses(runs)
+    assert statuses.pop(run.name) == "finished" and set(statuses.values()) == {"skipped"}
+    assert "resuming" in (runs / "logs" / f"{run.name}.log").read_text()
+    assert (run / results.SUMMARY).exists()
+
+
+def test_report_has_seed_statistics_and_equal_drop_table(swept, cli, tmp_path):
+    _, runs, _, _ = swept
+    code, out, err = cli("report", runs, "--out", tmp_path)
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "synthetic-vgg16.accuracy.csv")
+    assert len(table) == 5 and set(table["n_seeds"]) == {2}
+    row = table[(table["allocation"] == "global") & (table["target_sparsity"] == 0.9)].iloc[0]
+    top1 = [float(results.read_csv(_run(runs, "weightmom", "global", 0.9, seed) / results.SUMMARY)[0]["test_top1"])
+            for seed in (0, 1)]
+    dense = [float(results.read_csv(_run(runs, "none", "weightmom", 0.0, seed) / results.SUMMARY)[0]["test_top1"])
+             for seed in (0, 1)]
+    assert row["top1_mean"] == pytest.approx(sum(top1) / 2)
+    assert row["top1_std"] == pytest.approx(pd.Series(top1).std())
+    assert row["delta_dense"] == pytest.approx(sum(top1) / 2 - sum(dense) / 2)
+    assert row["compression_ratio"] == pytest.approx(10.0, rel=0.01)
+    drops = pd.read_csv(tmp_path / "synthetic-vgg16.equal-drop.csv")
+    assert list(drops["max_drop"]) == [0.5, 1.0, 2.0]
+    assert {"weightmom/weightmom", "weightmom/global", "best_baseline", "weightmom_gain_pct"} <= set(drops.columns)
+    assert "Highest compression ratio" in (tmp_path / "synthetic-vgg16.md").read_text()
+
+    figures = tmp_path / "figures"
+    code, out, err = cli("plot", tmp_path, "--out", figures, "--run", _run(runs, "weightmom", "weightmom", 0.9, 0))
+    assert code == 0, err
+    pngs = sorted(figures.glob("*.png"))
+    assert len(pngs) == 2 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_equal_drop_picks_the_highest_compression_within_each_drop():
+    runs = pd.DataFrame([
+        # method, allocation, target, compression ratio, top-1 of seed 0 and seed 1
+        *[("none", "", 0.0, 1.0, top1) for top1 in (90.0, 90.0)],
+        *[("weightmom", "weightmom", s, cr, top1) for s, cr, pair in
+          [(0.9, 10.0, (89.8, 89.8)), (0.95, 20.0, (89.2, 89.0)), (0.98, 50.0, (87.0, 88.0))] for top1 in pair],
+        *[("gmp", "global", s, cr, top1) for s, cr, pair in
+          [(0.9, 10.0, (89.6, 89.6)), (0.95, 20.0, (88.5, 88.5)), (0.98, 50.0, (80.0, 80.0))] for top1 in pair],
+    ], columns=["method", "allocation", "target_sparsity", "compression_ratio", "test_top1"])
+    runs = runs.assign(dataset="cifar10", model="vgg16", sparsity=runs["target_sparsity"],
+                       weights_kept_pct=100 / runs["compression_ratio"], seed=[0, 1] * (len(runs) // 2))
+    table = equal_drop_table(accuracy_table(runs)).set_index("max_drop")
+    assert table.loc[0.5, "weightmom"] == 10.0 and table.loc[0.5, "gmp"] == 10.0
+    assert table.loc[1.0, "weightmom"] == 20.0 and table.loc[1.0, "gmp"] == 10.0
+    assert table.loc[1.0, "weightmom_gain_pct"] == pytest.approx(100.0)
+    assert table.loc[2.0, "weightmom"] == 20.0 and table.loc[2.0, "gmp"] == 20.0  # 87.5 mean is a 2.5 drop
+    assert table.loc[2.0, "best_baseline"] == "gmp" and table.loc[2.0, "weightmom_gain_pct"] == pytest.approx(0.0)
+
+
+def test_bitmask_export_is_near_the_bound_and_evaluates_like_the_run(swept, cli, tmp_path):
+    _, runs, _, _ = swept
+    run = _run(runs, "weightmom", "weightmom", 0.9, 0)
+    path = tmp_path / "w.safetensors"
+    code, out, err = cli("export", "--run", run, "--format", "bitmask", "--out", path)
+    assert code == 0, err
+    state = torch.load(run / results.CHECKPOINT, weights_only=True)["model"]
+    prunable = {row["layer"] for row in results.read_csv(run / results.LAYERS)}
+    bound = sum((t.numel() + 7) // 8 + 4 * int(t.count_nonzero()) if name in prunable else
+                t.numel() * t.element_size() for name, t in state.items())
+    size = path.stat().st_size
+    assert bound <= size <= 1.10 * bound
+    loaded = load_weights(path)
+    assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
+
+    summary = results.read_csv(run / results.SUMMARY)[0]
+    assert list(summary)[:len(results.SUMMARY_FIELDS)] == results.SUMMARY_FIELDS
+    assert int(summary["bitmask_file_bytes"]) == size and int(summary["dense_file_bytes"]) > 5 * size
+    code, out, err = cli("eval", "--run", run, "--weights", path, "--json")
+    assert code == 0, err
+    assert abs(json.loads(out)["test_top1"] - float(summary["test_top1"])) <= 0.01
+
+
+def test_a_failing_point_is_recorded_and_the_others_finish(tmp_path, cli):
+    grid = write_grid(tmp_path, {"data.name": ["synthetic", "cifar10"]}, dense_baseline=False,
+                      data={"name": "synthetic", "root": str(tmp_path / "no-cifar-here"), "batch_size": 64})
+    code, out, err = cli("sweep", "--grid", grid, "--out", tmp_path / "runs", "--workers", "2")
+    assert code == 1 and "1 of 2 runs failed" in err
+    rows = {row["run"].split("-")[0]: row for row in results.read_csv(tmp_path / "runs" / "sweep.csv")}
+    assert rows["synthetic"]["status"] == "finished"
+    assert rows["cifar10"]["status"] == "failed" and "data.download" in rows["cifar10"]["error"]
+
+
+def test_slurm_executor_runs_a_job_array_through_submitit(tmp_path):
+    pytest.importorskip("submitit")
+    grid = write_grid(tmp_path, {"seed": [0]}, dense_baseline=False)
+    outcomes = run_sweep(grid, tmp_path / "runs", workers=1, gpus=[], executor="slurm", submitit_cluster="local")
+    assert [o.status for o in outcomes] == ["finished"]
+    assert len(list((tmp_path / "runs").glob(f"*/{results.SUMMARY}"))) == 1
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["sweep", "--grid", "{tmp}/missing.yaml"], "grid file not found"),
+    (["sweep", "--grid", "{bad_axis}", "--dry-run"], "unknown config key 'prune.betta'"),
+    (["sweep", "--grid", "{bad_value}", "--dry-run"], "prune.target_sparsity"),
+    (["sweep", "--grid", "{bad_axis}", "--executor", "pbs"], "--executor must be local or slurm"),
+    (["report", "{tmp}/empty"], "no summary.csv"),
+    (["report", "{tmp}/missing"], "not a directory"),
+    (["plot", "{tmp}/empty", "--out", "{tmp}/f"], "no *.accuracy.csv"),
+    (["plot", "--out", "{tmp}/f"], "plot needs TABLES"),
+    (["export", "--run", "{tmp}/empty"], "finished run"),
+    (["export", "--run", "{tmp}/empty", "--format", "zip"], "--format"),
+])
+def test_user_mistakes_exit_2_with_one_line(tmp_path, cli, args, needle):
+    (tmp_path / "empty").mkdir()
+    grids = {name: write_grid(tmp_path / name, sweep) for name, sweep in
+             [("bad_axis", {"prune.betta": [0.5]}), ("bad_value", {"prune.target_sparsity": [1.5]})]
+             if not (tmp_path / name).mkdir()}
+    code, out, err = cli(*[a.format(tmp=tmp_path, **grids) for a in args])
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], err
