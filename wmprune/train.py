@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -94,6 +94,7 @@ class Run:
     epoch: int = 0
     step: int = 0
     seconds: float = 0.0
+    metrics: list[dict] = field(default_factory=list)  # one row per finished epoch (metrics.csv)
 
 
 def build_run(cfg: RunConfig, directory: Path) -> Run:
@@ -118,6 +119,8 @@ def checkpoint_state(run: Run) -> dict:
         "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(), "pruner": run.pruner.state_dict(),
         "epoch": run.epoch, "step": run.step, "seconds": run.seconds, "rng": rng.capture(),
+        # Kept with the weights, so a crash between the two writes never loses a metrics row.
+        "metrics": run.metrics,
     }
 
 
@@ -140,7 +143,7 @@ def restore(run: Run, state: dict) -> None:
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
     run.pruner.load_state_dict(state["pruner"])
-    run.epoch, run.step, run.seconds = state["epoch"], state["step"], state["seconds"]
+    run.epoch, run.step, run.seconds, run.metrics = state["epoch"], state["step"], state["seconds"], state["metrics"]
     rng.restore(state["rng"])
 
 
@@ -188,12 +191,10 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> di
     setup_started = time.perf_counter()
     run = build_run(cfg, directory)
     log_path = directory / results.LOG
-    metrics = results.read_csv(directory / results.METRICS) if resume else []
     # A resumed run's log continues the earlier sessions' instead of replacing them.
     earlier_log = log_path.read_text() if resume and log_path.exists() else ""
     if resume:
         restore(run, load_checkpoint(directory / results.CHECKPOINT, run.device))
-        metrics = [row for row in metrics if int(row["epoch"]) <= run.epoch]
         console.print(f"resuming {directory} at epoch {run.epoch}, step {run.step} "
                       f"(data, model and checkpoint ready in {time.perf_counter() - setup_started:.2f}s)")
     else:
@@ -219,14 +220,13 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> di
             seconds = time.perf_counter() - started
             run.seconds += seconds
             sparsity = run.pruner.sparsity()
-            metrics.append({"epoch": run.epoch, "step": run.step, "lr": lr, **train_stats, **test_stats,
+            run.metrics.append({"epoch": run.epoch, "step": run.step, "lr": lr, **train_stats, **test_stats,
                             "sparsity": sparsity, "seconds": round(seconds, 3)})
             console.print(f"epoch {run.epoch:>3}/{cfg.train.epochs}  loss {train_stats['train_loss']:.4f}  "
                           f"train {train_stats['train_top1']:6.2f}  test {test_stats['test_top1']:6.2f}  "
                           f"sparsity {sparsity:.4f}  {seconds:.1f}s")
-            # Checkpoint first: metrics.csv never lists an epoch the checkpoint cannot resume from.
             results.atomic_torch_save(directory / results.CHECKPOINT, checkpoint_state(run))
-            results.write_csv(directory / results.METRICS, results.METRIC_FIELDS, metrics)
+            results.write_csv(directory / results.METRICS, results.METRIC_FIELDS, run.metrics)
             results.atomic_write_text(log_path, earlier_log + console.export_text(clear=False))
             progress.update(task, description=f"epoch {run.epoch}/{cfg.train.epochs}")
 
@@ -234,7 +234,7 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> di
     results.write_csv(directory / results.LAYERS, results.LAYER_FIELDS, [
         {"layer": c.layer, "shape": "x".join(map(str, c.shape)), "numel": c.numel, "nonzero": c.nonzero,
          "sparsity": c.sparsity} for c in counts])
-    last = metrics[-1]
+    last = run.metrics[-1]
     summary = summarize(cfg, counts, {key: float(last[key]) for key in ("test_top1", "test_top5")})
     summary.update(epochs=cfg.train.epochs, seconds=round(run.seconds, 2), git_sha=results.git_sha(),
                    torch_version=torch.__version__)
