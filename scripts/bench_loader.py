@@ -1,0 +1,61 @@
+"""Batched on-device augmentation (wmprune's TensorLoader) against the usual per-image PIL pipeline.
+
+Both produce one epoch of random-crop(pad 4) + horizontal-flip + normalised float batches from the same
+uint8 CIFAR-shaped images; the ratio (PIL time / TensorLoader time) is printed last.
+
+    python scripts/bench_loader.py [--images 10000] [--batch 128] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torchvision import transforms
+
+from wmprune.data.loader import TensorLoader, channel_stats
+
+
+def tensor_epoch(images, labels, args) -> float:
+    mean, std = channel_stats(images)
+    loader = TensorLoader(images, labels, args.batch, device=torch.device(args.device), mean=mean, std=std,
+                          train=True, augment=True, seed=0)
+    started = time.perf_counter()
+    for batch, _ in loader.epoch(0):
+        batch.sum().item()  # wait for the device
+    return time.perf_counter() - started
+
+
+def pil_epoch(images, labels, args) -> float:
+    mean, std = channel_stats(images)
+    pipeline = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
+                                   transforms.ToTensor(), transforms.Normalize(mean.tolist(), std.tolist())])
+    to_pil = transforms.ToPILImage()
+    pictures = [to_pil(image) for image in images]  # a torchvision dataset holds decoded images too
+    started = time.perf_counter()
+    order = torch.randperm(len(pictures))
+    for start in range(0, len(order) - args.batch + 1, args.batch):
+        batch = torch.stack([pipeline(pictures[i]) for i in order[start:start + args.batch].tolist()])
+        batch.to(args.device).sum().item()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    labels = torch.randint(0, 10, (args.images,), generator=generator)
+    tensor_seconds = min(tensor_epoch(images, labels, args) for _ in range(3))
+    pil_seconds = min(pil_epoch(images, labels, args) for _ in range(2))
+    print(f"{args.images} images, batch {args.batch}, {args.device}: TensorLoader {tensor_seconds:.3f}s/epoch, "
+          f"PIL per image {pil_seconds:.3f}s/epoch")
+    print(f"PIL / TensorLoader epoch time: {pil_seconds / tensor_seconds:.1f}")
+
+
+if __name__ == "__main__":
+    main()
