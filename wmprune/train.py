@@ -177,12 +177,15 @@ def train_one_epoch(run: Run, progress: Progress, task) -> dict[str, float]:
 
 
 def results_table(title: str, row: dict) -> Table:
+    """The final numbers of a run (or of `wmprune eval`), narrow enough for an 80-column terminal."""
     table = Table(title=title)
-    for key in ("test_top1", "test_top5", "sparsity", "compression_ratio", "weights_kept_pct", "params_nonzero"):
-        table.add_column(key, justify="right")
-    table.add_row(f"{row['test_top1']:.2f}", f"{row['test_top5']:.2f}", f"{row['sparsity']:.4f}",
-                  f"{row['compression_ratio']:.2f}×", f"{row['weights_kept_pct']:.2f}",
-                  f"{row['params_nonzero']:,}")
+    columns = {"top-1 %": f"{row['test_top1']:.2f}", "top-5 %": f"{row['test_top5']:.2f}",
+               "sparsity": f"{row['sparsity']:.4f}", "compression": f"{row['compression_ratio']:.2f}×",
+               "kept %": f"{row['weights_kept_pct']:.2f}",
+               "non-zero": f"{row['params_nonzero']:,} / {row['params_prunable']:,}"}
+    for name in columns:
+        table.add_column(name, justify="right")
+    table.add_row(*columns.values())
     return table
 
 
