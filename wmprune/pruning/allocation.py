@@ -7,6 +7,7 @@ layer past its cap (`max_layer_sparsity`, or the target itself if that is higher
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -56,9 +57,33 @@ def weightmom_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
 
 
 def uniform_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
-    """Every layer at the network's target sparsity (up to one weight of rounding)."""
-    desired = stats.numels.double() * (target_pruned / float(stats.numels.sum()))
-    return _toward_profile(stats, target_pruned, desired)
+    """Every layer at the same sparsity (up to one weight of rounding): the network's target, or the
+    higher one the open layers need when some are kept dense."""
+    open_numels = stats.open_numels().double()
+    return _toward_profile(stats, target_pruned, open_numels * (target_pruned / float(open_numels.sum())))
+
+
+def erk_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
+    """Erdős–Rényi-Kernel (Evci et al. 2020, RigL, arXiv 1911.11134): layer density ∝ Σ dims / Π dims.
+
+    Small layers stay denser than large ones. The densities ε·Σdims/Πdims are scaled by one ε so the kept
+    weights add up to the target; a layer whose density would pass 1 is kept dense and ε is solved again
+    for the rest, until no layer overflows.
+    """
+    open_numels = stats.open_numels().double()
+    open_ = open_numels > 0
+    ratio = torch.tensor([sum(shape) / math.prod(shape) for shape in stats.shapes], dtype=torch.float64)
+    keep_total = float(open_numels.sum()) - target_pruned
+    saturated = torch.zeros_like(open_)
+    while True:
+        free = open_ & ~saturated
+        epsilon = (keep_total - float(open_numels[saturated].sum())) / float((ratio * open_numels)[free].sum())
+        overflow = free & (epsilon * ratio > 1)
+        if not overflow.any():
+            break
+        saturated |= overflow
+    kept = torch.where(saturated, open_numels, epsilon * ratio * open_numels)
+    return _toward_profile(stats, target_pruned, open_numels - kept)
 
 
 def global_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
@@ -96,4 +121,5 @@ ALLOCATIONS: dict[str, Allocation] = {
     "weightmom": weightmom_allocation,
     "global": global_allocation,
     "uniform": uniform_allocation,
+    "erk": erk_allocation,
 }

@@ -1,0 +1,65 @@
+"""Sparse momentum (Dettmers & Zettlemoyer 2019, "Sparse Networks from Scratch", arXiv 1907.04840).
+
+Sparse from the first step: a random mask at the target sparsity (per-layer counts from the allocation,
+default `uniform`). After every epoch e of E, with prune rate p_e = p₀ · ½(1 + cos(π e / E))
+(`prune.sparse_momentum.prune_rate` p₀ = 0.5, reaching 0 at the end):
+
+1. each layer loses the fraction p_e of its active weights with the smallest |w|;
+2. the removed total is redistributed across layers in proportion to the mean |SGD momentum buffer| of
+   each layer's active weights;
+3. each layer regrows its share at the inactive positions with the largest |momentum buffer|; regrown
+   weights start at 0.
+
+The number of active weights is the same before and after, so the density never changes while the masks
+do. Layers kept dense (`prune.dense_first_layer` / `dense_last_layer`) take no part.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from wmprune.pruning.allocation import distribute
+from wmprune.pruning.methods.gradual import lowest_active
+from wmprune.pruning.methods.random_mask import RandomPruning
+
+
+class SparseMomentum(RandomPruning):
+    """Random sparse start (as `random`), then prune–redistribute–regrow after every epoch."""
+
+    default_allocation = "uniform"
+
+    def prune_rate(self, epoch: int) -> float:
+        initial = self.cfg.sparse_momentum.prune_rate
+        return initial * 0.5 * (1.0 + math.cos(math.pi * epoch / self.context.epochs))
+
+    def momentum_buffers(self) -> list[torch.Tensor]:
+        state = self.context.optimizer.state
+        return [state[w]["momentum_buffer"].abs() if "momentum_buffer" in state[w] else torch.zeros_like(w)
+                for w in self.masks.weights]
+
+    @torch.no_grad()
+    def on_epoch_end(self, epoch: int) -> None:
+        rate = self.prune_rate(epoch)
+        masks = self.masks
+        open_layers = ~masks.dense
+        active = masks.active_counts()
+        momentum = self.momentum_buffers()
+        # Layer contributions from the momentum of the weights active during the epoch.
+        mean_momentum = torch.stack([(m * mask).sum() for m, mask in zip(momentum, masks.masks)]).double().cpu()
+        mean_momentum = mean_momentum / active.clamp(min=1) * open_layers
+        removed = (active.double() * rate).floor().long() * open_layers
+        if int(removed.sum()) == 0:
+            return
+        for mask, weight, count in zip(masks.masks, masks.weights, removed.tolist()):
+            if count > 0:
+                mask.view(-1)[lowest_active(weight.abs(), mask, count)] = 0
+        masks.apply()  # a weight pruned now and regrown below must restart at 0
+        room = (masks.numels() - masks.active_counts()) * open_layers
+        regrown = distribute(int(removed.sum()), mean_momentum, room)
+        for mask, m, count in zip(masks.masks, momentum, regrown.tolist()):
+            if count > 0:
+                candidates = m.float().masked_fill(mask != 0, -1.0).flatten()
+                mask.view(-1)[torch.topk(candidates, count).indices] = 1
+        masks.apply()
