@@ -9,16 +9,21 @@ removed network-wide (default allocation `global`, as in the paper), and the mas
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 import torch
 
-from wmprune.pruning.methods.gradual import PruneAtInit, Score
+from wmprune.pruning.mask import MaskSet
+from wmprune.pruning.methods.gradual import PruneAtInit, Score, TrainingContext
+
+if TYPE_CHECKING:
+    from wmprune.config import PruneConfig
 
 
 class SensitivityScore(Score):
     """|∂L/∂w · w| at the current weights, summed over a few batches; the model is left as it was."""
 
-    def __init__(self, masks, cfg, context):
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, context: TrainingContext):
         super().__init__(masks, cfg, context)
         self.context = context
         self.batches = cfg.snip.batches
@@ -28,8 +33,9 @@ class SensitivityScore(Score):
         # Forward passes in train mode move the BatchNorm running statistics; put them back afterwards.
         buffers = {name: b.clone() for name, b in model.named_buffers()}
         model.zero_grad(set_to_none=True)
-        for images, labels in itertools.islice(self.context.batches(), self.batches):
-            self.context.loss(model(images), labels).backward()
+        with torch.enable_grad():  # pruning runs under no_grad
+            for images, labels in itertools.islice(self.context.batches(), self.batches):
+                self.context.loss(model(images), labels).backward()
         sensitivity = [(w.grad * w).detach().abs() for w in self.masks.weights]
         model.zero_grad(set_to_none=True)
         with torch.no_grad():
