@@ -8,7 +8,7 @@ default `uniform`). After every epoch e of E, with prune rate p_e = p₀ · ½(1
 2. the removed total is redistributed across layers in proportion to the mean |SGD momentum buffer| of
    each layer's active weights;
 3. each layer regrows its share at the inactive positions with the largest |momentum buffer|; regrown
-   weights start at 0.
+   weights start at 0. Positions with zero momentum are used only when no others are left.
 
 The number of active weights is the same before and after, so the density never changes while the masks
 do. Layers kept dense (`prune.dense_first_layer` / `dense_last_layer`) take no part.
@@ -56,10 +56,24 @@ class SparseMomentum(RandomPruning):
             if count > 0:
                 mask.view(-1)[lowest_active(weight.abs(), mask, count)] = 0
         masks.apply()  # a weight pruned now and regrown below must restart at 0
-        room = (masks.numels() - masks.active_counts()) * open_layers
-        regrown = distribute(int(removed.sum()), mean_momentum, room)
+        regrown = self.regrowth_counts(int(removed.sum()), mean_momentum, momentum)
         for mask, m, count in zip(masks.masks, momentum, regrown.tolist()):
             if count > 0:
                 candidates = m.float().masked_fill(mask != 0, -1.0).flatten()
                 mask.view(-1)[torch.topk(candidates, count).indices] = 1
         masks.apply()
+
+    def regrowth_counts(self, total: int, mean_momentum: torch.Tensor, momentum: list[torch.Tensor]) -> torch.Tensor:
+        """Per-layer regrowth ∝ mean momentum, first only where the momentum is non-zero.
+
+        A weight with zero momentum (e.g. behind a dead unit) gets no gradient either, so regrowing it
+        would leave it at zero, indistinguishable from pruned; such positions are used only when the
+        others run out.
+        """
+        masks = self.masks
+        open_layers = ~masks.dense
+        inactive = [mask == 0 for mask in masks.masks]
+        moving = torch.stack([(m[free] > 0).sum() for m, free in zip(momentum, inactive)]).cpu() * open_layers
+        room = (masks.numels() - masks.active_counts()) * open_layers
+        counts = distribute(min(total, int(moving.sum())), mean_momentum, moving)
+        return counts + distribute(total - int(counts.sum()), mean_momentum, room - counts)
