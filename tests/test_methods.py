@@ -18,8 +18,8 @@ EPOCHS = 4
 
 def tiny_net() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 32, 3, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
 def prune_cfg(method: str, target: float = 0.9, **overrides) -> PruneConfig:
@@ -110,8 +110,9 @@ def test_sparse_momentum_regrows_where_momentum_is_largest():
 def test_state_survives_a_weights_only_checkpoint(method):
     pruner = make_pruner(tiny_net(), prune_cfg(method), STEPS_PER_EPOCH, EPOCHS)
     pruner.on_train_start(0)
-    train_steps(pruner, 2 * STEPS_PER_EPOCH)
-    pruner.on_epoch_end(1)
+    for epoch in (1, 2):
+        train_steps(pruner, STEPS_PER_EPOCH, first_step=1 + (epoch - 1) * STEPS_PER_EPOCH)
+        pruner.on_epoch_end(epoch)
     buffer = io.BytesIO()
     torch.save(pruner.state_dict(), buffer)
     buffer.seek(0)
@@ -119,7 +120,7 @@ def test_state_survives_a_weights_only_checkpoint(method):
     twin = make_pruner(tiny_net(), prune_cfg(method), STEPS_PER_EPOCH, EPOCHS)
     twin.load_state_dict(state)
     _assert_same(pruner.state_dict(), twin.state_dict())
-    assert pruner.sparsity() > 0 or method == "magnitude"
+    assert pruner.sparsity() > 0
 
 
 def _assert_same(a, b):
