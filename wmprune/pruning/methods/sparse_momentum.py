@@ -1,7 +1,9 @@
 """Sparse momentum (Dettmers & Zettlemoyer 2019, "Sparse Networks from Scratch", arXiv 1907.04840).
 
 Sparse from the first step: a random mask at the target sparsity (per-layer counts from the allocation,
-default `uniform`). After every epoch e of E, with prune rate p_e = p₀ · ½(1 + cos(π e / E))
+default `erk`, the initial distribution Evci et al. 2020 use for sparse-from-scratch training: with a
+uniform start at 99 % the first conv of a narrow VGG keeps 2 weights, the network never gets a
+gradient, and the momentum has nothing to redistribute by). After every epoch e of E, with prune rate p_e = p₀ · ½(1 + cos(π e / E))
 (`prune.sparse_momentum.prune_rate` p₀ = 0.5, reaching 0 at the end):
 
 1. each layer loses the fraction p_e of its active weights with the smallest |w|;
@@ -28,7 +30,7 @@ from wmprune.pruning.methods.random_mask import RandomPruning
 class SparseMomentum(RandomPruning):
     """Random sparse start (as `random`), then prune–redistribute–regrow after every epoch."""
 
-    default_allocation = "uniform"
+    default_allocation = "erk"
 
     def prune_rate(self, epoch: int) -> float:
         initial = self.cfg.sparse_momentum.prune_rate
