@@ -192,3 +192,20 @@ def test_left_out_allocation_is_the_methods_own():
         "weightmom": "weightmom", "gmp": "uniform", "magnitude": "global", "imp": "global",
         "sparse_momentum": "erk", "random": "uniform", "snip": "global"}
     assert prune_cfg("gmp", allocation="erk").allocation == "erk"
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    ({"prune": {"method": "imp", "imp": {"rewind_epoch": 3}}}, "prune.imp.rewind_epoch"),
+    ({"prune": {"method": "magnitude", "magnitude": {"epoch": 9}}}, "prune.magnitude.epoch"),
+    ({"prune": {"method": "sparse_momentum"}, "train": {"epochs": 3, "momentum": 0.0}}, "train.momentum"),
+    ({"prune": {"imp": {"levels": 0}}}, "prune.imp.levels"),
+    ({"prune": {"imp": {"budget": "half"}}}, "prune.imp.budget"),
+])
+def test_method_knobs_are_validated_with_the_key_named(overrides, needle):
+    from wmprune.config import build_config
+    from wmprune.errors import UserError
+
+    raw = {"train": {"epochs": 3}, **overrides}
+    with pytest.raises(UserError, match=needle.replace(".", r"\.")):
+        build_config(raw)
+    build_config({"train": {"epochs": 1}, "prune": {"method": "none"}})  # knobs of unused methods don't matter

@@ -204,13 +204,13 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _fit_method_knobs(self) -> RunConfig:
-        """Method knobs that depend on train.epochs or the optimizer."""
+        """Method knobs that depend on train.epochs or the optimizer; checked only for the method in use."""
         epochs, prune = self.train.epochs, self.prune
         if prune.magnitude.epoch is None:
             prune.magnitude = prune.magnitude.model_copy(update={"epoch": epochs // 2})
-        elif prune.magnitude.epoch > epochs:
+        elif prune.method == "magnitude" and prune.magnitude.epoch > epochs:
             raise ValueError(f"prune.magnitude.epoch ({prune.magnitude.epoch}) is after the last epoch ({epochs})")
-        if prune.imp.rewind_epoch >= epochs:
+        if prune.method == "imp" and prune.imp.rewind_epoch >= epochs:
             raise ValueError(f"prune.imp.rewind_epoch ({prune.imp.rewind_epoch}) must be below train.epochs ({epochs})")
         if prune.method == "sparse_momentum" and self.train.momentum == 0:
             raise ValueError("prune.method sparse_momentum regrows by the SGD momentum buffer; set train.momentum > 0")
