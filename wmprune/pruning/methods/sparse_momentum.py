@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from wmprune.pruning.allocation import distribute
+from wmprune.pruning.distribute import distribute
 from wmprune.pruning.methods.gradual import lowest_active
 from wmprune.pruning.methods.random_mask import RandomPruning
 
