@@ -15,16 +15,23 @@ Default allocation `global` (Frankle et al. 2020 prune VGG/ResNet globally).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from wmprune.pruning.methods.gradual import Score, ScorePruning
+from wmprune.pruning.mask import MaskSet
+from wmprune.pruning.methods.gradual import Score, ScorePruning, TrainingContext
+
+if TYPE_CHECKING:
+    from wmprune.config import PruneConfig
+    from wmprune.pruning.allocation import Allocation
 
 
 class IterativeMagnitude(ScorePruning):
     score_class = Score
     default_allocation = "global"
 
-    def __init__(self, masks, cfg, allocate, context):
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         super().__init__(masks, cfg, allocate, context)
         self.levels = cfg.imp.levels
         self.rewind_epoch = cfg.imp.rewind_epoch
