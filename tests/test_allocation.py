@@ -63,3 +63,25 @@ def test_weightmom_spares_sparser_layers_and_larger_momentum():
     stats.scores = [torch.ones(1000), 2 * torch.ones(1000)]
     gained = ALLOCATIONS["weightmom"](stats, 600)
     assert gained.tolist() == [400, 200]
+
+
+def test_erk_density_follows_sum_over_product_of_dims_and_caps_dense():
+    shapes = [(4, 3, 3, 3), (64, 64, 3, 3), (10, 64)]
+    numels = [4 * 27, 64 * 64 * 9, 640]
+    stats = _stats(numels, [0, 0, 0])
+    stats.shapes = shapes
+    target = round(0.95 * sum(numels))
+    per_layer = ALLOCATIONS["erk"](stats, target)
+    assert int(per_layer.sum()) == target
+    density = 1 - per_layer.double() / torch.tensor(numels)
+    assert density[0] == 1.0  # the small first layer would need density > 1: kept dense
+    ratio = torch.tensor([sum(s) / (s[0] * s[1] * (s[2] * s[3] if len(s) == 4 else 1)) for s in shapes[1:]])
+    assert float(density[1] / density[2]) == pytest.approx(float(ratio[0] / ratio[1]), rel=0.01)
+
+
+def test_allocation_module_imports_on_its_own():
+    import subprocess
+    import sys
+
+    code = "import wmprune.pruning.allocation"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

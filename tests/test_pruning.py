@@ -5,26 +5,12 @@ from torch import nn
 from wmprune.config import PruneConfig
 from wmprune.models import build_model
 from wmprune.pruning.methods.weightmom import MomentumScore
-from wmprune.pruning.pruner import Pruner
+from tests.pruning_helpers import make_pruner, train_steps
 
 
 def _prune_cfg(**overrides) -> PruneConfig:
     base = {"target_sparsity": 0.9, "schedule": {"start_epoch": 0, "end_epoch": 2, "every_steps": 5}}
     return PruneConfig.model_validate({**base, **overrides})
-
-
-def _train(model, pruner, steps, lr=0.05, first_step=1):
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    generator = torch.Generator().manual_seed(0)
-    for step in range(first_step, first_step + steps):
-        images = torch.randn(8, 3, 32, 32, generator=generator)
-        labels = torch.randint(0, 10, (8,), generator=generator)
-        loss = nn.functional.cross_entropy(model(images), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        pruner.on_step(step)
-    return optimizer
 
 
 def _zeros(pruner):
@@ -35,12 +21,12 @@ def _zeros(pruner):
 def test_weightmom_hits_target_exactly_and_masks_only_shrink(allocation):
     torch.manual_seed(0)
     model = build_model("vgg16", 10, 0.125)
-    pruner = Pruner(model, _prune_cfg(allocation=allocation), steps_per_epoch=10)
+    pruner = make_pruner(model, _prune_cfg(allocation=allocation), steps_per_epoch=10)
     pruner.on_train_start(0)
     total = pruner.masks.total_prunable()
     previous = [torch.zeros_like(m, dtype=torch.bool) for m in pruner.masks.masks]
     for chunk in range(6):
-        _train(model, pruner, 5, first_step=1 + 5 * chunk)
+        train_steps(pruner, 5, first_step=1 + 5 * chunk)
         pruned_now = [m == 0 for m in pruner.masks.masks]
         assert all((now | ~before).all() for now, before in zip(pruned_now, previous)), "a mask grew back"
         previous = pruned_now
@@ -52,12 +38,12 @@ def test_weightmom_hits_target_exactly_and_masks_only_shrink(allocation):
 def test_pruned_weights_stay_exactly_zero_under_momentum_and_weight_decay():
     torch.manual_seed(0)
     model = build_model("vgg16", 10, 0.125)
-    pruner = Pruner(model, _prune_cfg(schedule={"kind": "oneshot", "start_epoch": 0, "end_epoch": 1}),
-                    steps_per_epoch=10)
+    pruner = make_pruner(model, _prune_cfg(schedule={"kind": "oneshot", "start_epoch": 0, "end_epoch": 1}),
+                         steps_per_epoch=10, lr=0.1)
     pruner.on_train_start(0)
     pruned = [m == 0 for m in pruner.masks.masks]
     assert sum(int(p.sum()) for p in pruned) == round(0.9 * pruner.masks.total_prunable())
-    optimizer = _train(model, pruner, 40, lr=0.1)
+    optimizer = train_steps(pruner, 40)
     # The SGD momentum buffers of pruned weights are non-zero, so without the mask they would move.
     buffers = [optimizer.state[w]["momentum_buffer"] for w in pruner.masks.weights]
     assert any((b[p] != 0).any() for b, p in zip(buffers, pruned))
@@ -67,7 +53,7 @@ def test_pruned_weights_stay_exactly_zero_under_momentum_and_weight_decay():
 
 def test_momentum_score_is_the_ema_of_abs_weights():
     layer = nn.Linear(4, 3, bias=False)
-    pruner = Pruner(nn.Sequential(layer), _prune_cfg(beta=0.8), steps_per_epoch=100)
+    pruner = make_pruner(nn.Sequential(layer), _prune_cfg(beta=0.8), steps_per_epoch=100)
     score = pruner.method.score
     assert isinstance(score, MomentumScore)
     expected = layer.weight.detach().abs().clone()
@@ -86,12 +72,12 @@ def test_momentum_score_is_the_ema_of_abs_weights():
 def test_state_dict_round_trip_restores_masks_and_scores():
     torch.manual_seed(0)
     model = build_model("vgg16", 10, 0.125)
-    pruner = Pruner(model, _prune_cfg(), steps_per_epoch=10)
-    _train(model, pruner, 12)
+    pruner = make_pruner(model, _prune_cfg(), steps_per_epoch=10)
+    train_steps(pruner, 12)
     state = pruner.state_dict()
     twin_model = build_model("vgg16", 10, 0.125)
     twin_model.load_state_dict(model.state_dict())
-    twin = Pruner(twin_model, _prune_cfg(), steps_per_epoch=10)
+    twin = make_pruner(twin_model, _prune_cfg(), steps_per_epoch=10)
     twin.load_state_dict(state)
     for a, b in zip(pruner.masks.masks, twin.masks.masks):
         assert torch.equal(a, b)
@@ -103,6 +89,6 @@ def test_state_dict_round_trip_restores_masks_and_scores():
 def test_dense_method_prunes_nothing():
     torch.manual_seed(0)
     model = build_model("vgg16", 10, 0.125)
-    pruner = Pruner(model, _prune_cfg(method="none"), steps_per_epoch=10)
-    _train(model, pruner, 25)
+    pruner = make_pruner(model, _prune_cfg(method="none"), steps_per_epoch=10)
+    train_steps(pruner, 25)
     assert pruner.sparsity() == 0.0

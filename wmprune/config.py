@@ -93,15 +93,47 @@ class ScheduleConfig(_Strict):
         return _check_registered(v, SCHEDULES, "schedule")
 
 
+class MagnitudeConfig(_Strict):
+    """`magnitude` (one-shot): when it prunes. Left out: half of train.epochs (see RunConfig)."""
+
+    epoch: int | None = Field(None, ge=0)
+
+
+class ImpConfig(_Strict):
+    """`imp`: prune–rewind–retrain levels."""
+
+    levels: int = Field(4, ge=1, le=30)
+    rewind_epoch: int = Field(1, ge=0)
+    budget: Literal["equal", "full"] = "equal"
+
+
+class SparseMomentumConfig(_Strict):
+    """`sparse_momentum`: fraction of active weights pruned and regrown after the first epoch."""
+
+    prune_rate: float = Field(0.5, gt=0, lt=1)
+
+
+class SnipConfig(_Strict):
+    """`snip`: training batches the sensitivity is summed over."""
+
+    batches: int = Field(4, gt=0)
+
+
 class PruneConfig(_Strict):
     method: str = "weightmom"
     target_sparsity: float = Field(0.9, ge=0, lt=1)
     schedule: ScheduleConfig = ScheduleConfig()
-    allocation: str = "weightmom"
+    allocation: str | None = Field(None, description="left out: the method's own default")
     beta: float = Field(0.9, ge=0, lt=1, description="EMA decay of the per-weight momentum")
     gamma: float = Field(1.0, ge=0, description="weightmom allocation: exponent on the momentum ratio")
     max_layer_sparsity: float = Field(0.99, gt=0, lt=1)
     prunable: list[Literal["conv", "linear"]] = ["conv", "linear"]
+    dense_first_layer: bool = False
+    dense_last_layer: bool = False
+    magnitude: MagnitudeConfig = MagnitudeConfig()
+    imp: ImpConfig = ImpConfig()
+    sparse_momentum: SparseMomentumConfig = SparseMomentumConfig()
+    snip: SnipConfig = SnipConfig()
 
     @field_validator("method")
     @classmethod
@@ -112,10 +144,19 @@ class PruneConfig(_Strict):
 
     @field_validator("allocation")
     @classmethod
-    def _known_allocation(cls, v: str) -> str:
+    def _known_allocation(cls, v: str | None) -> str | None:
         from wmprune.pruning.allocation import ALLOCATIONS
 
-        return _check_registered(v, ALLOCATIONS, "allocation")
+        return v if v is None else _check_registered(v, ALLOCATIONS, "allocation")
+
+    @model_validator(mode="after")
+    def _method_allocation(self) -> PruneConfig:
+        """A left-out allocation becomes the method's own (weightmom → weightmom, gmp → uniform, …)."""
+        if self.allocation is None:
+            from wmprune.pruning.methods import METHODS
+
+            self.allocation = METHODS[self.method].default_allocation
+        return self
 
     @field_validator("prunable")
     @classmethod
@@ -159,6 +200,20 @@ class RunConfig(_Strict):
             raise ValueError(f"prune.schedule.end_epoch ({end}) is before start_epoch ({start}); swap or fix them")
         if schedule.start_epoch != start or schedule.end_epoch != end:
             self.prune.schedule = schedule.model_copy(update={"start_epoch": start, "end_epoch": end})
+        return self
+
+    @model_validator(mode="after")
+    def _fit_method_knobs(self) -> RunConfig:
+        """Method knobs that depend on train.epochs or the optimizer; checked only for the method in use."""
+        epochs, prune = self.train.epochs, self.prune
+        if prune.magnitude.epoch is None:
+            prune.magnitude = prune.magnitude.model_copy(update={"epoch": epochs // 2})
+        elif prune.method == "magnitude" and prune.magnitude.epoch > epochs:
+            raise ValueError(f"prune.magnitude.epoch ({prune.magnitude.epoch}) is after the last epoch ({epochs})")
+        if prune.method == "imp" and prune.imp.rewind_epoch >= epochs:
+            raise ValueError(f"prune.imp.rewind_epoch ({prune.imp.rewind_epoch}) must be below train.epochs ({epochs})")
+        if prune.method == "sparse_momentum" and self.train.momentum == 0:
+            raise ValueError("prune.method sparse_momentum regrows by the SGD momentum buffer; set train.momentum > 0")
         return self
 
     def short_hash(self) -> str:

@@ -6,7 +6,9 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +25,7 @@ from wmprune.data.splits import Splits
 from wmprune.errors import UserError
 from wmprune.evaluate import autocast, evaluate, summarize
 from wmprune.models import build_model
+from wmprune.pruning.methods.gradual import TrainingContext
 from wmprune.pruning.pruner import Pruner
 
 
@@ -58,20 +61,25 @@ def make_loaders(cfg: RunConfig, splits: Splits, device: torch.device) -> tuple[
     return train, test
 
 
-def lr_lambda(cfg: RunConfig, steps_per_epoch: int):
-    """Multiplier of `train.lr` at optimizer step t: linear warm-up, then cosine, multistep or constant."""
+def lr_lambda(cfg: RunConfig, steps_per_epoch: int, clock: Callable[[int], tuple[int, int]]):
+    """Multiplier of `train.lr` at optimizer step t: linear warm-up, then cosine, multistep or constant.
+
+    `clock` maps t to its (position, length) within the schedule; the pruning method owns it so that a
+    method may restart the schedule (IMP) without the trainer knowing.
+    """
     train = cfg.train
-    total = train.epochs * steps_per_epoch
     warmup = train.warmup_epochs * steps_per_epoch
-    milestones = [round(m * train.epochs) * steps_per_epoch for m in train.milestones]
 
     def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
+        position, total = clock(step)
+        if position < warmup:
+            return (position + 1) / warmup
         if train.lr_schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+            return 0.5 * (1.0 + math.cos(math.pi * (position - warmup) / max(1, total - warmup)))
         if train.lr_schedule == "multistep":
-            return train.gamma ** sum(step >= m for m in milestones)
+            epochs = total // steps_per_epoch
+            milestones = [round(m * epochs) * steps_per_epoch for m in train.milestones]
+            return train.gamma ** sum(position >= m for m in milestones)
         return 1.0
 
     return factor
@@ -108,8 +116,11 @@ def build_run(cfg: RunConfig, directory: Path) -> Run:
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
                                 nesterov=cfg.train.nesterov and cfg.train.momentum > 0,
                                 weight_decay=cfg.train.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, len(train_loader)))
-    pruner = Pruner(model, cfg.prune, len(train_loader))
+    loss = partial(F.cross_entropy, label_smoothing=cfg.train.label_smoothing)
+    context = TrainingContext(model, optimizer, partial(train_loader.epoch, 0), loss, len(train_loader),
+                              cfg.train.epochs)
+    pruner = Pruner(cfg.prune, context)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, len(train_loader), pruner.lr_clock))
     forward = torch.compile(model) if cfg.train.compile else model
     return Run(cfg, directory, device, model, forward, optimizer, scheduler, pruner, train_loader, test_loader)
 
@@ -205,33 +216,36 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> di
     if cfg.data.name == "synthetic":
         console.print("[bold yellow]SYNTHETIC DATA: random images, a smoke test only — accuracy means nothing[/]")
     console.print(f"{cfg.name}: {cfg.model.name}×{cfg.model.width} on {cfg.data.name}, method {cfg.prune.method} "
-                  f"→ {cfg.prune.target_sparsity:.3f} sparsity, {cfg.train.epochs} epochs on {run.device}")
+                  f"→ {cfg.prune.target_sparsity:.3f} sparsity, {run.pruner.total_epochs} epochs on {run.device}")
     run.pruner.on_train_start(run.step)
 
     steps_per_epoch = len(run.train_loader)
+    epochs = run.pruner.total_epochs  # train.epochs, unless the method trains several levels (IMP)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("training", total=cfg.train.epochs * steps_per_epoch,
+        task = progress.add_task("training", total=epochs * steps_per_epoch,
                                  completed=run.epoch * steps_per_epoch)
-        while run.epoch < cfg.train.epochs:
+        while run.epoch < epochs:
             started = time.perf_counter()
             lr = run.optimizer.param_groups[0]["lr"]
             train_stats = train_one_epoch(run, progress, task)
-            run.pruner.on_epoch_end(run.epoch + 1)
             test_stats = evaluate(run.forward, run.test_loader, cfg.train.amp)
+            sparsity = run.pruner.sparsity()
+            # After measuring: the row describes the network that was trained this epoch, not the one a
+            # method makes of it for the next (sparse_momentum regrows, IMP prunes and rewinds).
+            run.pruner.on_epoch_end(run.epoch + 1)
             run.epoch += 1
             seconds = time.perf_counter() - started
             run.seconds += seconds
-            sparsity = run.pruner.sparsity()
             run.metrics.append({"epoch": run.epoch, "step": run.step, "lr": lr, **train_stats, **test_stats,
-                            "sparsity": sparsity, "seconds": round(seconds, 3)})
-            console.print(f"epoch {run.epoch:>3}/{cfg.train.epochs}  loss {train_stats['train_loss']:.4f}  "
+                                "sparsity": sparsity, "seconds": round(seconds, 3)})
+            console.print(f"epoch {run.epoch:>3}/{epochs}  loss {train_stats['train_loss']:.4f}  "
                           f"train {train_stats['train_top1']:6.2f}  test {test_stats['test_top1']:6.2f}  "
                           f"sparsity {sparsity:.4f}  {seconds:.1f}s")
             results.atomic_torch_save(directory / results.CHECKPOINT, checkpoint_state(run))
             results.write_csv(directory / results.METRICS, results.METRIC_FIELDS, run.metrics)
             results.atomic_write_text(log_path, earlier_log + console.export_text(clear=False))
-            progress.update(task, description=f"epoch {run.epoch}/{cfg.train.epochs}")
+            progress.update(task, description=f"epoch {run.epoch}/{epochs}")
 
     counts = run.pruner.layer_counts()
     results.write_csv(directory / results.LAYERS, results.LAYER_FIELDS, [
@@ -239,7 +253,7 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> di
          "sparsity": c.sparsity} for c in counts])
     last = run.metrics[-1]
     summary = summarize(cfg, counts, {key: float(last[key]) for key in ("test_top1", "test_top5")})
-    summary.update(epochs=cfg.train.epochs, seconds=round(run.seconds, 2), git_sha=results.git_sha(),
+    summary.update(epochs=epochs, seconds=round(run.seconds, 2), git_sha=results.git_sha(),
                    torch_version=torch.__version__)
     results.write_csv(directory / results.SUMMARY, results.SUMMARY_FIELDS, [summary])
     console.print(results_table(f"{cfg.name} — {directory}", summary))

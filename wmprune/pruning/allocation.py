@@ -7,46 +7,14 @@ layer past its cap (`max_layer_sparsity`, or the target itself if that is higher
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 
+from wmprune.pruning.distribute import distribute
 from wmprune.pruning.mask import LayerStats
 from wmprune.pruning.methods.weightmom import weightmom_shares
-
-
-def distribute(total: int, weights: torch.Tensor, caps: torch.Tensor) -> torch.Tensor:
-    """Split `total` removals in proportion to `weights`, exactly, without exceeding `caps`.
-
-    Water-filling: layers whose share exceeds their cap are filled and the rest is re-split among the
-    others; integer rounding by largest remainder so the counts sum to `total`.
-    """
-    caps = caps.long()
-    if total > int(caps.sum()):
-        raise ValueError(f"cannot prune {total} more weights: the layer caps allow only {int(caps.sum())}")
-    counts = torch.zeros_like(caps)
-    open_ = caps > 0
-    remaining = total
-    weights = weights.double().clamp(min=0)
-    while remaining > 0:
-        w = torch.where(open_, weights, torch.zeros_like(weights))
-        if w.sum() <= 0:
-            w = open_.double()
-        share = remaining * w / w.sum()
-        room = (caps - counts).double()
-        full = open_ & (share >= room)
-        if full.any():
-            remaining -= int((caps - counts)[full].sum())
-            counts[full] = caps[full]
-            open_ &= ~full
-            continue
-        base = share.floor().long()
-        left = remaining - int(base.sum())
-        order = torch.argsort(share - base.double(), descending=True, stable=True)
-        base[order[:left]] += 1
-        counts += base
-        remaining = 0
-    return counts
 
 
 def weightmom_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
@@ -56,9 +24,33 @@ def weightmom_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
 
 
 def uniform_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
-    """Every layer at the network's target sparsity (up to one weight of rounding)."""
-    desired = stats.numels.double() * (target_pruned / float(stats.numels.sum()))
-    return _toward_profile(stats, target_pruned, desired)
+    """Every layer at the same sparsity (up to one weight of rounding): the network's target, or the
+    higher one the open layers need when some are kept dense."""
+    open_numels = stats.open_numels().double()
+    return _toward_profile(stats, target_pruned, open_numels * (target_pruned / float(open_numels.sum())))
+
+
+def erk_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
+    """Erdős–Rényi-Kernel (Evci et al. 2020, RigL, arXiv 1911.11134): layer density ∝ Σ dims / Π dims.
+
+    Small layers stay denser than large ones. The densities ε·Σdims/Πdims are scaled by one ε so the kept
+    weights add up to the target; a layer whose density would pass 1 is kept dense and ε is solved again
+    for the rest, until no layer overflows.
+    """
+    open_numels = stats.open_numels().double()
+    open_ = open_numels > 0
+    ratio = torch.tensor([sum(shape) / math.prod(shape) for shape in stats.shapes], dtype=torch.float64)
+    keep_total = float(open_numels.sum()) - target_pruned
+    saturated = torch.zeros_like(open_)
+    while True:
+        free = open_ & ~saturated
+        epsilon = (keep_total - float(open_numels[saturated].sum())) / float((ratio * open_numels)[free].sum())
+        overflow = free & (epsilon * ratio > 1)
+        if not overflow.any():
+            break
+        saturated |= overflow
+    kept = torch.where(saturated, open_numels, epsilon * ratio * open_numels)
+    return _toward_profile(stats, target_pruned, open_numels - kept)
 
 
 def global_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
@@ -96,4 +88,5 @@ ALLOCATIONS: dict[str, Allocation] = {
     "weightmom": weightmom_allocation,
     "global": global_allocation,
     "uniform": uniform_allocation,
+    "erk": erk_allocation,
 }

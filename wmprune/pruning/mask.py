@@ -41,10 +41,12 @@ def prunable_weights(model: nn.Module, kinds: list[str]) -> dict[str, nn.Paramet
 class MaskSet:
     """One mask per prunable weight; 1 keeps a weight, 0 prunes it for good (unless a method regrows)."""
 
-    def __init__(self, weights: dict[str, nn.Parameter]):
+    def __init__(self, weights: dict[str, nn.Parameter], dense: tuple[str, ...] = ()):
         self.names = list(weights)
         self.weights = list(weights.values())
         self.masks = [torch.ones_like(w, memory_format=torch.contiguous_format) for w in self.weights]
+        # Layers that count as prunable but are kept dense; every allocation gives them no removals.
+        self.dense = torch.tensor([name in dense for name in self.names], dtype=torch.bool)
 
     def __len__(self) -> int:
         return len(self.weights)
@@ -101,8 +103,27 @@ class LayerStats:
     shapes: list[tuple[int, ...]]
     max_layer_sparsity: float
     gamma: float
+    dense: torch.Tensor | None = None  # bool per layer: kept dense (prune.dense_first_layer / _last_layer)
+
+    def open_numels(self) -> torch.Tensor:
+        """Sizes of the layers that may be pruned; 0 for layers kept dense."""
+        if self.dense is None:
+            return self.numels
+        return self.numels.masked_fill(self.dense, 0)
 
     def caps(self, target_pruned: int) -> torch.Tensor:
-        """Most weights each layer may still lose."""
-        ceiling = max(self.max_layer_sparsity, target_pruned / float(self.numels.sum()))
-        return (torch.floor(self.numels * ceiling).long() - self.pruned).clamp(min=0)
+        """Most weights each layer may still lose; 0 for dense layers.
+
+        The ceiling is `max_layer_sparsity`, or the sparsity the open layers need for the target if that is
+        higher. Flooring every layer can leave the caps a few weights short of the target, so the
+        ceiling is rounded by largest remainder instead: the target stays reachable exactly.
+        """
+        open_numels = self.open_numels()
+        ceiling = max(self.max_layer_sparsity, target_pruned / float(open_numels.sum()))
+        allowed = open_numels.double() * min(ceiling, 1.0)
+        rounded = allowed.floor().long()
+        short = target_pruned - int(rounded.sum())
+        if short > 0:
+            order = torch.argsort(allowed - rounded.double(), descending=True, stable=True)
+            rounded[order[:short]] += 1
+        return (rounded - self.pruned).clamp(min=0)

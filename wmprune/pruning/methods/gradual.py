@@ -1,51 +1,49 @@
-"""Gradual pruning driven by a per-weight score, a sparsity schedule and a per-layer allocation.
+"""The method interface, and pruning by a per-weight score (shared by WeightMom and most baselines).
 
-The shared mechanism of WeightMom and GMP: after every optimizer step the masks are re-applied and the
-score updated; at each schedule event the network is pruned to the schedule's target, each layer losing
-its lowest-scoring active weights. No regrowth.
+`ScorePruning` removes the lowest-scoring active weights of each layer, as many as the allocation gives
+it; `GradualPruning` does so along a sparsity schedule. Subclasses choose the score and when to prune.
+No regrowth here (sparse_momentum adds it).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import torch
+from torch import nn
 
 from wmprune.pruning.mask import LayerStats, MaskSet
-from wmprune.pruning.schedules import SparsitySchedule
+from wmprune.pruning.schedules import SparsitySchedule, build_schedule
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig
     from wmprune.pruning.allocation import Allocation
 
 
-class Score(Protocol):
-    """Per-weight importance kept alongside the masks; lower means pruned first."""
+@dataclass
+class TrainingContext:
+    """What the trainer hands a method once: the run's model, optimizer, data and loss."""
 
-    def __init__(self, masks: MaskSet, cfg: PruneConfig) -> None: ...
-    def update(self) -> None: ...
-    def scores(self) -> list[torch.Tensor]: ...
-    def state_dict(self) -> dict: ...
-    def load_state_dict(self, state: dict) -> None: ...
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]  # one pass over training batches
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> scalar
+    steps_per_epoch: int
+    epochs: int  # train.epochs
 
 
-class PruningMethod:
-    """What the Pruner drives. The base class trains dense: masks stay all ones."""
+class Score:
+    """Per-weight importance kept alongside the masks; lower means pruned first. Stateless: current |w|."""
 
-    def __init__(self, masks: MaskSet, cfg: PruneConfig, schedule: SparsitySchedule, allocate: Allocation):
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, context: TrainingContext):
         self.masks = masks
-        self.cfg = cfg
-        self.schedule = schedule
-        self.allocate = allocate
 
-    def on_train_start(self, step: int) -> None:
-        """Called once before the first batch of a fresh or resumed run."""
+    def update(self) -> None:
+        """Called after every optimizer step."""
 
-    def on_step(self, step: int) -> None:
-        """Called after `optimizer.step()`; `step` counts optimizer steps from 1."""
-
-    def on_epoch_end(self, epoch: int) -> None:
-        """Called after epoch `epoch` (counted from 1) has finished."""
+    def scores(self) -> list[torch.Tensor]:
+        return [w.detach().abs() for w in self.masks.weights]
 
     def state_dict(self) -> dict:
         return {}
@@ -54,25 +52,54 @@ class PruningMethod:
         pass
 
 
-class GradualPruning(PruningMethod):
-    """Prune along the schedule by a score; subclasses choose the score."""
+class PruningMethod:
+    """What the Pruner drives. The base class trains dense: masks stay all ones."""
 
-    score_class: type[Score]
+    default_allocation = "uniform"  # used when `prune.allocation` is left out
 
-    def __init__(self, masks: MaskSet, cfg: PruneConfig, schedule: SparsitySchedule, allocate: Allocation):
-        super().__init__(masks, cfg, schedule, allocate)
-        self.score = self.score_class(masks, cfg)
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
+        self.masks = masks
+        self.cfg = cfg
+        self.allocate = allocate
+        self.context = context
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs the run trains in all (IMP trains several levels)."""
+        return self.context.epochs
+
+    def lr_clock(self, step: int) -> tuple[int, int]:
+        """(position, length) in optimizer steps of `step` within the LR schedule; IMP restarts it."""
+        return step, self.context.epochs * self.context.steps_per_epoch
 
     def on_train_start(self, step: int) -> None:
-        # A schedule starting at epoch 0 has its first event before any step.
-        if step == 0 and self.schedule.is_update(0):
-            self.prune_to(self.schedule.target(0))
+        """Called once before the first batch of a fresh or resumed run."""
+
+    def on_step(self, step: int) -> None:
+        """Called after `optimizer.step()`; `step` counts optimizer steps from 1."""
+
+    def on_epoch_end(self, epoch: int) -> None:
+        """Called after epoch `epoch` (counted from 1) has been trained and evaluated."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class ScorePruning(PruningMethod):
+    """Prune by a score whenever the subclass says; masks re-applied after every step."""
+
+    score_class: type[Score] = Score
+
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
+        super().__init__(masks, cfg, allocate, context)
+        self.score = self.score_class(masks, cfg, context)
 
     def on_step(self, step: int) -> None:
         self.masks.apply()
         self.score.update()
-        if self.schedule.is_update(step):
-            self.prune_to(self.schedule.target(step))
 
     @torch.no_grad()
     def prune_to(self, sparsity: float) -> None:
@@ -85,12 +112,11 @@ class GradualPruning(PruningMethod):
             return
         scores = self.score.scores()
         stats = LayerStats(numels, pruned, scores, masks.masks, [tuple(w.shape) for w in masks.weights],
-                           self.cfg.max_layer_sparsity, self.cfg.gamma)
+                           self.cfg.max_layer_sparsity, self.cfg.gamma, masks.dense)
         to_remove = (self.allocate(stats, target) - pruned).tolist()
         for mask, score, count in zip(masks.masks, scores, to_remove):
             if count > 0:
-                ranked = score.float().masked_fill(mask == 0, float("inf")).flatten()
-                mask.view(-1)[torch.topk(ranked, count, largest=False).indices] = 0
+                mask.view(-1)[lowest_active(score, mask, count)] = 0
         masks.apply()
 
     def state_dict(self) -> dict:
@@ -98,3 +124,40 @@ class GradualPruning(PruningMethod):
 
     def load_state_dict(self, state: dict) -> None:
         self.score.load_state_dict(state["score"])
+
+
+def lowest_active(score: torch.Tensor, mask: torch.Tensor, count: int) -> torch.Tensor:
+    """Flat indices of the `count` active weights with the smallest score."""
+    ranked = score.float().masked_fill(mask == 0, float("inf")).flatten()
+    return torch.topk(ranked, count, largest=False).indices
+
+
+class GradualPruning(ScorePruning):
+    """Prune along the sparsity schedule (`prune.schedule`); subclasses choose the score."""
+
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
+        super().__init__(masks, cfg, allocate, context)
+        self.schedule = self.make_schedule(cfg, context.steps_per_epoch)
+
+    def make_schedule(self, cfg: PruneConfig, steps_per_epoch: int) -> SparsitySchedule:
+        s = cfg.schedule
+        return build_schedule(s.kind, cfg.target_sparsity, s.start_epoch, s.end_epoch, s.every_steps,
+                              steps_per_epoch)
+
+    def on_train_start(self, step: int) -> None:
+        # A schedule starting at epoch 0 has its first event before any step.
+        if step == 0 and self.schedule.is_update(0):
+            self.prune_to(self.schedule.target(0))
+
+    def on_step(self, step: int) -> None:
+        super().on_step(step)
+        if self.schedule.is_update(step):
+            self.prune_to(self.schedule.target(step))
+
+
+class PruneAtInit(ScorePruning):
+    """Prune to the target once, before the first step, and keep that mask (random, SNIP)."""
+
+    def on_train_start(self, step: int) -> None:
+        if step == 0:
+            self.prune_to(self.cfg.target_sparsity)

@@ -25,17 +25,17 @@ from typing import TYPE_CHECKING
 import torch
 
 from wmprune.pruning.mask import LayerStats, MaskSet
-from wmprune.pruning.methods.gradual import GradualPruning
+from wmprune.pruning.methods.gradual import GradualPruning, Score, TrainingContext
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig
 
 
-class MomentumScore:
+class MomentumScore(Score):
     """Exponential moving average of |w| over optimizer steps (rule 1)."""
 
-    def __init__(self, masks: MaskSet, cfg: PruneConfig):
-        self.masks = masks
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, context: TrainingContext):
+        super().__init__(masks, cfg, context)
         self.beta = cfg.beta
         self.momentum = [w.detach().abs().clone() for w in masks.weights]
 
@@ -74,3 +74,4 @@ class WeightMom(GradualPruning):
     """Gradual pruning by the momentum score (rules 1, 2 and 4); rule 3 is the `weightmom` allocation."""
 
     score_class = MomentumScore
+    default_allocation = "weightmom"

@@ -1,0 +1,211 @@
+"""Invariants of every pruning method, driven the way the trainer drives them, on a tiny conv net."""
+
+import io
+
+import pytest
+import torch
+from torch import nn
+
+from tests.pruning_helpers import make_pruner, train_steps
+from wmprune.config import PruneConfig
+from wmprune.pruning.methods import METHODS
+
+PRUNING_METHODS = sorted(set(METHODS) - {"none"})
+NO_REGROWTH = sorted(set(PRUNING_METHODS) - {"sparse_momentum"})
+STEPS_PER_EPOCH = 6
+EPOCHS = 4
+
+
+def tiny_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 32, 3, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def prune_cfg(method: str, target: float = 0.9, **overrides) -> PruneConfig:
+    base = {"method": method, "target_sparsity": target, "magnitude": {"epoch": 1},
+            "imp": {"levels": 2, "rewind_epoch": 1},
+            "schedule": {"start_epoch": 0, "end_epoch": 2, "every_steps": 3}}
+    return PruneConfig.model_validate({**base, **overrides})
+
+
+def run_epochs(pruner, after_step=None, after_epoch=None):
+    """The trainer's calls: on_train_start, on_step after each optimizer step, on_epoch_end."""
+    pruner.on_train_start(0)
+    step = 0
+    for epoch in range(1, pruner.total_epochs + 1):
+        for _ in range(STEPS_PER_EPOCH):
+            step += 1
+            train_steps(pruner, 1, first_step=step)
+            if after_step:
+                after_step(pruner)
+        pruner.on_epoch_end(epoch)
+        if after_epoch:
+            after_epoch(pruner)
+
+
+def tensor_sparsity(pruner) -> float:
+    zeros = sum(int((w == 0).sum()) for w in pruner.masks.weights)
+    return zeros / pruner.masks.total_prunable()
+
+
+def assert_pruned_weights_zero(pruner):
+    for weight, mask in zip(pruner.masks.weights, pruner.masks.masks):
+        assert (weight.detach()[mask == 0] == 0).all(), "a pruned weight is non-zero after the step"
+
+
+@pytest.mark.parametrize("method", PRUNING_METHODS)
+def test_method_hits_target_and_keeps_pruned_weights_zero(method):
+    pruner = make_pruner(tiny_net(), prune_cfg(method), STEPS_PER_EPOCH, EPOCHS)
+    run_epochs(pruner, after_step=assert_pruned_weights_zero)
+    assert abs(tensor_sparsity(pruner) - 0.9) < 0.002
+    assert int(pruner.masks.active_counts().sum()) == pruner.masks.total_prunable() - round(
+        0.9 * pruner.masks.total_prunable())
+
+
+@pytest.mark.parametrize("method", NO_REGROWTH)
+def test_masks_only_shrink_without_regrowth(method):
+    pruner = make_pruner(tiny_net(), prune_cfg(method), STEPS_PER_EPOCH, EPOCHS)
+    previous = [torch.ones_like(m, dtype=torch.bool) for m in pruner.masks.masks]
+
+    def check(p):
+        kept = [m != 0 for m in p.masks.masks]
+        assert all((~now | before).all() for now, before in zip(kept, previous)), "a pruned weight came back"
+        previous[:] = kept
+
+    run_epochs(pruner, after_step=check, after_epoch=check)
+
+
+def test_sparse_momentum_keeps_density_while_masks_change():
+    pruner = make_pruner(tiny_net(), prune_cfg("sparse_momentum"), STEPS_PER_EPOCH, EPOCHS)
+    pruner.on_train_start(0)
+    active = int(pruner.masks.active_counts().sum())
+    assert active == pruner.masks.total_prunable() - round(0.9 * pruner.masks.total_prunable())
+    changed = 0
+    for epoch in range(1, EPOCHS + 1):
+        train_steps(pruner, STEPS_PER_EPOCH, first_step=1 + (epoch - 1) * STEPS_PER_EPOCH)
+        before = [m.clone() for m in pruner.masks.masks]
+        pruner.on_epoch_end(epoch)
+        assert int(pruner.masks.active_counts().sum()) == active
+        changed += sum(int((a != b).sum()) for a, b in zip(before, pruner.masks.masks))
+        assert_pruned_weights_zero(pruner)
+    assert changed > 0, "sparse momentum never moved a weight"
+
+
+def test_sparse_momentum_regrows_where_momentum_is_largest():
+    pruner = make_pruner(tiny_net(), prune_cfg("sparse_momentum"), STEPS_PER_EPOCH, EPOCHS)
+    pruner.on_train_start(0)
+    train_steps(pruner, STEPS_PER_EPOCH)
+    before = [m.clone() for m in pruner.masks.masks]
+    momentum = pruner.method.momentum_buffers()
+    pruner.on_epoch_end(1)
+    for old, new, m, w in zip(before, pruner.masks.masks, momentum, pruner.masks.weights):
+        grown = (old == 0) & (new == 1)
+        if grown.any():
+            assert (w.detach()[grown] == 0).all(), "regrown weights must start at zero"
+            assert m[grown].min() >= m[(old == 0) & (new == 0)].max()
+
+
+@pytest.mark.parametrize("method", PRUNING_METHODS)
+def test_state_survives_a_weights_only_checkpoint(method):
+    pruner = make_pruner(tiny_net(), prune_cfg(method), STEPS_PER_EPOCH, EPOCHS)
+    pruner.on_train_start(0)
+    for epoch in (1, 2):
+        train_steps(pruner, STEPS_PER_EPOCH, first_step=1 + (epoch - 1) * STEPS_PER_EPOCH)
+        pruner.on_epoch_end(epoch)
+    buffer = io.BytesIO()
+    torch.save(pruner.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    twin = make_pruner(tiny_net(), prune_cfg(method), STEPS_PER_EPOCH, EPOCHS)
+    twin.load_state_dict(state)
+    _assert_same(pruner.state_dict(), twin.state_dict())
+    assert pruner.sparsity() > 0
+
+
+def _assert_same(a, b):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            _assert_same(a[key], b[key])
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    else:
+        assert a == b
+
+
+@pytest.mark.parametrize("budget, first_level, total", [("full", 5, 17), ("equal", 2, 5)])
+def test_imp_levels_budget_and_lr_restart(budget, first_level, total):
+    cfg = prune_cfg("imp", imp={"levels": 3, "rewind_epoch": 1, "budget": budget})
+    pruner = make_pruner(tiny_net(), cfg, STEPS_PER_EPOCH, epochs=5)
+    assert (pruner.method.first_level_epochs, pruner.total_epochs) == (first_level, total)
+    level_steps = first_level * STEPS_PER_EPOCH
+    assert pruner.lr_clock(level_steps - 1) == (level_steps - 1, level_steps)
+    assert pruner.lr_clock(level_steps) == (STEPS_PER_EPOCH, level_steps)  # restarts at the rewind point
+
+
+def test_imp_rewinds_surviving_weights_and_resets_the_optimizer():
+    pruner = make_pruner(tiny_net(), prune_cfg("imp"), STEPS_PER_EPOCH, EPOCHS)
+    model, optimizer = pruner.method.context.model, pruner.method.context.optimizer
+    pruner.on_train_start(0)
+    train_steps(pruner, STEPS_PER_EPOCH)
+    pruner.on_epoch_end(1)
+    rewind = {k: v.clone() for k, v in model.state_dict().items()}
+    for epoch in range(2, pruner.method.first_level_epochs + 1):
+        train_steps(pruner, STEPS_PER_EPOCH, first_step=1 + (epoch - 1) * STEPS_PER_EPOCH)
+        pruner.on_epoch_end(epoch)
+    assert abs(pruner.sparsity() - (1 - 0.1 ** 0.5)) < 0.002  # level 1 of 2
+    assert not optimizer.state
+    for name, weight in zip(pruner.masks.names, pruner.masks.weights):
+        kept = pruner.masks.masks[pruner.masks.names.index(name)] != 0
+        assert torch.equal(weight.detach()[kept], rewind[name][kept])
+
+
+@pytest.mark.parametrize("allocation", ["weightmom", "global", "uniform", "erk"])
+@pytest.mark.parametrize("method", ["weightmom", "random"])
+def test_dense_first_and_last_layers_stay_dense_and_target_holds(method, allocation):
+    cfg = prune_cfg(method, allocation=allocation, dense_first_layer=True, dense_last_layer=True)
+    pruner = make_pruner(tiny_net(), cfg, STEPS_PER_EPOCH, EPOCHS)
+    run_epochs(pruner)
+    assert (pruner.masks.masks[0] == 1).all() and (pruner.masks.masks[-1] == 1).all()
+    assert abs(tensor_sparsity(pruner) - 0.9) < 0.002
+
+
+def test_uniform_with_dense_layers_prunes_the_others_equally():
+    cfg = prune_cfg("random", allocation="uniform", dense_first_layer=True)
+    pruner = make_pruner(tiny_net(), cfg, STEPS_PER_EPOCH, EPOCHS)
+    pruner.on_train_start(0)
+    sparsities = [1 - float(m.mean()) for m in pruner.masks.masks[1:]]
+    assert max(sparsities) - min(sparsities) < 0.01 and min(sparsities) > 0.9
+
+
+def test_dense_layers_that_leave_no_room_are_a_user_error():
+    from wmprune.errors import UserError
+
+    with pytest.raises(UserError, match="dense_first_layer"):
+        make_pruner(tiny_net(), prune_cfg("weightmom", target=0.99, dense_last_layer=True, dense_first_layer=True),
+                    STEPS_PER_EPOCH, EPOCHS)
+
+
+def test_left_out_allocation_is_the_methods_own():
+    assert {m: prune_cfg(m).allocation for m in PRUNING_METHODS} == {
+        "weightmom": "weightmom", "gmp": "uniform", "magnitude": "global", "imp": "global",
+        "sparse_momentum": "erk", "random": "uniform", "snip": "global"}
+    assert prune_cfg("gmp", allocation="erk").allocation == "erk"
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    ({"prune": {"method": "imp", "imp": {"rewind_epoch": 3}}}, "prune.imp.rewind_epoch"),
+    ({"prune": {"method": "magnitude", "magnitude": {"epoch": 9}}}, "prune.magnitude.epoch"),
+    ({"prune": {"method": "sparse_momentum"}, "train": {"epochs": 3, "momentum": 0.0}}, "train.momentum"),
+    ({"prune": {"imp": {"levels": 0}}}, "prune.imp.levels"),
+    ({"prune": {"imp": {"budget": "half"}}}, "prune.imp.budget"),
+])
+def test_method_knobs_are_validated_with_the_key_named(overrides, needle):
+    from wmprune.config import build_config
+    from wmprune.errors import UserError
+
+    raw = {"train": {"epochs": 3}, **overrides}
+    with pytest.raises(UserError, match=needle.replace(".", r"\.")):
+        build_config(raw)
+    build_config({"train": {"epochs": 1}, "prune": {"method": "none"}})  # knobs of unused methods don't matter

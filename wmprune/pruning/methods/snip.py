@@ -1,0 +1,49 @@
+"""SNIP: single-shot pruning at initialization by connection sensitivity (Lee, Ajanthan & Torr 2019,
+arXiv 1810.02340).
+
+Before training, the sensitivity |g · w| of every weight is summed over `prune.snip.batches` training
+batches (the paper uses one batch of 100; our batches are smaller), the least sensitive weights are
+removed network-wide (default allocation `global`, as in the paper), and the mask stays fixed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING
+
+import torch
+
+from wmprune.pruning.mask import MaskSet
+from wmprune.pruning.methods.gradual import PruneAtInit, Score, TrainingContext
+
+if TYPE_CHECKING:
+    from wmprune.config import PruneConfig
+
+
+class SensitivityScore(Score):
+    """|∂L/∂w · w| at the current weights, summed over a few batches; the model is left as it was."""
+
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, context: TrainingContext):
+        super().__init__(masks, cfg, context)
+        self.context = context
+        self.batches = cfg.snip.batches
+
+    def scores(self) -> list[torch.Tensor]:
+        model = self.context.model
+        # Forward passes in train mode move the BatchNorm running statistics; put them back afterwards.
+        buffers = {name: b.clone() for name, b in model.named_buffers()}
+        model.zero_grad(set_to_none=True)
+        with torch.enable_grad():  # pruning runs under no_grad
+            for images, labels in itertools.islice(self.context.batches(), self.batches):
+                self.context.loss(model(images), labels).backward()
+        sensitivity = [(w.grad * w).detach().abs() for w in self.masks.weights]
+        model.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
+        return sensitivity
+
+
+class Snip(PruneAtInit):
+    score_class = SensitivityScore
+    default_allocation = "global"

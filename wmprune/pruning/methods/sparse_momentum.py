@@ -1,0 +1,81 @@
+"""Sparse momentum (Dettmers & Zettlemoyer 2019, "Sparse Networks from Scratch", arXiv 1907.04840).
+
+Sparse from the first step: a random mask at the target sparsity (per-layer counts from the allocation,
+default `erk`, the initial distribution Evci et al. 2020 use for sparse-from-scratch training: with a
+uniform start at 99 % the first conv of a narrow VGG keeps 2 weights, the network never gets a
+gradient, and the momentum has nothing to redistribute by). After every epoch e of E, with prune rate p_e = p₀ · ½(1 + cos(π e / E))
+(`prune.sparse_momentum.prune_rate` p₀ = 0.5, reaching 0 at the end):
+
+1. each layer loses the fraction p_e of its active weights with the smallest |w|;
+2. the removed total is redistributed across layers in proportion to the mean |SGD momentum buffer| of
+   each layer's active weights;
+3. each layer regrows its share at the inactive positions with the largest |momentum buffer|; regrown
+   weights start at 0. Positions with zero momentum are used only when no others are left.
+
+The number of active weights is the same before and after, so the density never changes while the masks
+do. Layers kept dense (`prune.dense_first_layer` / `dense_last_layer`) take no part.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from wmprune.pruning.distribute import distribute
+from wmprune.pruning.methods.gradual import lowest_active
+from wmprune.pruning.methods.random_mask import RandomPruning
+
+
+class SparseMomentum(RandomPruning):
+    """Random sparse start (as `random`), then prune–redistribute–regrow after every epoch."""
+
+    default_allocation = "erk"
+
+    def prune_rate(self, epoch: int) -> float:
+        initial = self.cfg.sparse_momentum.prune_rate
+        return initial * 0.5 * (1.0 + math.cos(math.pi * epoch / self.context.epochs))
+
+    def momentum_buffers(self) -> list[torch.Tensor]:
+        state = self.context.optimizer.state
+        return [state[w]["momentum_buffer"].abs() if "momentum_buffer" in state[w] else torch.zeros_like(w)
+                for w in self.masks.weights]
+
+    @torch.no_grad()
+    def on_epoch_end(self, epoch: int) -> None:
+        rate = self.prune_rate(epoch)
+        masks = self.masks
+        open_layers = ~masks.dense
+        active = masks.active_counts()
+        momentum = self.momentum_buffers()
+        # Layer contributions from the momentum of the weights active during the epoch.
+        mean_momentum = torch.stack([(m * mask).sum() for m, mask in zip(momentum, masks.masks)]).double().cpu()
+        mean_momentum = mean_momentum / active.clamp(min=1) * open_layers
+        removed = (active.double() * rate).floor().long() * open_layers
+        if int(removed.sum()) == 0:
+            return
+        for mask, weight, count in zip(masks.masks, masks.weights, removed.tolist()):
+            if count > 0:
+                mask.view(-1)[lowest_active(weight.abs(), mask, count)] = 0
+        masks.apply()  # a weight pruned now and regrown below must restart at 0
+        regrown = self.regrowth_counts(int(removed.sum()), mean_momentum, momentum)
+        for mask, m, count in zip(masks.masks, momentum, regrown.tolist()):
+            if count > 0:
+                candidates = m.float().masked_fill(mask != 0, -1.0).flatten()
+                mask.view(-1)[torch.topk(candidates, count).indices] = 1
+        masks.apply()
+
+    def regrowth_counts(self, total: int, mean_momentum: torch.Tensor, momentum: list[torch.Tensor]) -> torch.Tensor:
+        """Per-layer regrowth ∝ mean momentum, first only where the momentum is non-zero.
+
+        A weight with zero momentum (e.g. behind a dead unit) gets no gradient either, so regrowing it
+        would leave it at zero, indistinguishable from pruned; such positions are used only when the
+        others run out.
+        """
+        masks = self.masks
+        open_layers = ~masks.dense
+        inactive = [mask == 0 for mask in masks.masks]
+        moving = torch.stack([(m[free] > 0).sum() for m, free in zip(momentum, inactive)]).cpu() * open_layers
+        room = (masks.numels() - masks.active_counts()) * open_layers
+        counts = distribute(min(total, int(moving.sum())), mean_momentum, moving)
+        return counts + distribute(total - int(counts.sum()), mean_momentum, room - counts)
