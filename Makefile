@@ -39,7 +39,7 @@ reproduce: $(addprefix reproduce-,$(PAIRS))
 
 # CPU-sized worked example on real digits (results/digits/ in the repository): a few minutes on 2 cores.
 reproduce-digits: WORKERS ?= 2
-reproduce-digits: LAYERS_RUN = digits-vgg16-weightmom-weightmom-s0.9-seed0
+reproduce-digits: LAYERS_RUN = digits-vgg16-weightmom-s0.9-seed0
 
 clean:
 	rm -rf $(VENV) results/runs .pytest_cache

@@ -7,11 +7,12 @@ Every problem becomes a `UserError` whose one line names the key and what is all
 from __future__ import annotations
 
 import hashlib
+from importlib import import_module
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wmprune.errors import UserError
 
@@ -22,37 +23,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-def _check_registered(value: str, registry: dict, what: str) -> str:
-    if value not in registry:
-        raise ValueError(f"unknown {what} '{value}'; choose one of: {', '.join(sorted(registry))}")
-    return value
+def _registered(what: str, module: str, registry: str):
+    """A string that must name an entry of the plain-dict registry `module.registry`.
+
+    Imported on first use: the registries' modules import this one's users, and a new method or model
+    needs only its registry entry, not a change here.
+    """
+
+    def check(value: str) -> str:
+        names = getattr(import_module(module), registry)
+        if value not in names:
+            raise ValueError(f"unknown {what} '{value}'; choose one of: {', '.join(sorted(names))}")
+        return value
+
+    return Annotated[str, AfterValidator(check)]
+
+
+ModelName = _registered("model", "wmprune.models", "MODELS")
+DatasetName = _registered("dataset", "wmprune.data", "DATASETS")
+ScheduleName = _registered("schedule", "wmprune.pruning.schedules", "SCHEDULES")
+MethodName = _registered("method", "wmprune.pruning.methods", "METHODS")
+AllocationName = _registered("allocation", "wmprune.pruning.allocation", "ALLOCATIONS")
 
 
 class ModelConfig(_Strict):
-    name: str = "vgg16"
+    name: ModelName = "vgg16"
     width: float = Field(1.0, gt=0, le=8)
-
-    @field_validator("name")
-    @classmethod
-    def _known_model(cls, v: str) -> str:
-        from wmprune.models import MODELS
-
-        return _check_registered(v, MODELS, "model")
 
 
 class DataConfig(_Strict):
-    name: str = "cifar10"
+    name: DatasetName = "cifar10"
     root: Path = Path("data")
     batch_size: int = Field(128, gt=0)
     augment: bool = True
     download: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _known_dataset(cls, v: str) -> str:
-        from wmprune.data import DATASETS
-
-        return _check_registered(v, DATASETS, "dataset")
 
 
 class TrainConfig(_Strict):
@@ -80,17 +84,10 @@ class TrainConfig(_Strict):
 class ScheduleConfig(_Strict):
     """When the target sparsity rises. Epochs left out scale with train.epochs (see RunConfig)."""
 
-    kind: str = "cubic"
+    kind: ScheduleName = "cubic"
     start_epoch: int | None = Field(None, ge=0)
     end_epoch: int | None = Field(None, ge=0)
     every_steps: int = Field(100, gt=0)
-
-    @field_validator("kind")
-    @classmethod
-    def _known_schedule(cls, v: str) -> str:
-        from wmprune.pruning.schedules import SCHEDULES
-
-        return _check_registered(v, SCHEDULES, "schedule")
 
 
 class MagnitudeConfig(_Strict):
@@ -120,10 +117,10 @@ class SnipConfig(_Strict):
 
 
 class PruneConfig(_Strict):
-    method: str = "weightmom"
+    method: MethodName = "weightmom"
     target_sparsity: float = Field(0.9, ge=0, lt=1)
     schedule: ScheduleConfig = ScheduleConfig()
-    allocation: str | None = Field(None, description="left out: the method's own default")
+    allocation: AllocationName | None = Field(None, description="left out: the method's own default")
     beta: float = Field(0.9, ge=0, lt=1, description="EMA decay of the per-weight momentum")
     gamma: float = Field(1.0, ge=0, description="weightmom allocation: exponent on the momentum ratio")
     max_layer_sparsity: float = Field(0.99, gt=0, lt=1)
@@ -134,20 +131,6 @@ class PruneConfig(_Strict):
     imp: ImpConfig = ImpConfig()
     sparse_momentum: SparseMomentumConfig = SparseMomentumConfig()
     snip: SnipConfig = SnipConfig()
-
-    @field_validator("method")
-    @classmethod
-    def _known_method(cls, v: str) -> str:
-        from wmprune.pruning.methods import METHODS
-
-        return _check_registered(v, METHODS, "method")
-
-    @field_validator("allocation")
-    @classmethod
-    def _known_allocation(cls, v: str | None) -> str | None:
-        from wmprune.pruning.allocation import ALLOCATIONS
-
-        return v if v is None else _check_registered(v, ALLOCATIONS, "allocation")
 
     @model_validator(mode="after")
     def _method_allocation(self) -> PruneConfig:
