@@ -83,7 +83,7 @@ def equal_drop_table(accuracy: pd.DataFrame) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
-_FORMATS = {"target_sparsity": "{:.2f}", "sparsity": "{:.4f}", "top1_std": "{:.2f}", "delta_dense": "{:+.2f}",
+_FORMATS = {"target_sparsity": "{:g}", "sparsity": "{:.4f}", "top1_std": "{:.2f}", "delta_dense": "{:+.2f}",
             "max_drop": "{:.1f}", "weightmom_gain_pct": "{:+.1f}"}
 
 
