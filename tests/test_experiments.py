@@ -1,6 +1,6 @@
 """Sweep → report → plot → export on tiny synthetic runs, end to end through the command line.
 
-One 10-run sweep (2 allocations × 2 sparsities × 2 seeds + 2 dense baselines) is trained once per module and
+One 10-run sweep (2 methods × 2 sparsities × 2 seeds + 2 dense baselines) is trained once per module and
 shared by the tests below; the children are real `python -m wmprune train` processes.
 """
 
@@ -40,18 +40,17 @@ def _statuses(out):
 def swept(tmp_path_factory):
     """(grid, runs directory, seconds the first invocation took)."""
     root = tmp_path_factory.mktemp("sweep")
-    grid = write_grid(root, {"prune.allocation": ["weightmom", "global"], "prune.target_sparsity": [0.5, 0.9],
+    grid = write_grid(root, {"prune.method": ["weightmom", "gmp"], "prune.target_sparsity": [0.5, 0.9],
                              "seed": [0, 1]})
     started = time.perf_counter()
     outcomes = run_sweep(grid, root / "runs", workers=2, gpus=[])
     return grid, root / "runs", time.perf_counter() - started, outcomes
 
 
-def _run(runs, method, allocation, sparsity, seed):
+def _run(runs, method, sparsity, seed):
     for summary in runs.glob(f"*/{results.SUMMARY}"):
         row = results.read_csv(summary)[0]
-        same_point = (row["method"], float(row["target_sparsity"]), int(row["seed"])) == (method, sparsity, seed)
-        if same_point and allocation in (None, row["allocation"]):  # None: any (a dense run has no real one)
+        if (row["method"], float(row["target_sparsity"]), int(row["seed"])) == (method, sparsity, seed):
             return summary.parent
     raise AssertionError("run not found")
 
@@ -77,7 +76,7 @@ def test_sweep_trains_10_runs_and_a_second_call_trains_none(swept, cli):
 
 def test_sweep_resumes_an_unfinished_run(swept, cli):
     grid, runs, _, _ = swept
-    run = _run(runs, "weightmom", "global", 0.5, 1)
+    run = _run(runs, "gmp", 0.5, 1)
     (run / results.SUMMARY).unlink()  # as if the sweep had been killed after the last checkpoint
     code, out, err = cli("sweep", "--grid", grid, "--out", runs)
     assert code == 0, err
@@ -93,10 +92,10 @@ def test_report_has_seed_statistics_and_equal_drop_table(swept, cli, tmp_path):
     assert code == 0, err
     table = pd.read_csv(tmp_path / "synthetic-vgg16.accuracy.csv")
     assert len(table) == 5 and set(table["n_seeds"]) == {2}
-    row = table[(table["allocation"] == "global") & (table["target_sparsity"] == 0.9)].iloc[0]
-    top1 = [float(results.read_csv(_run(runs, "weightmom", "global", 0.9, seed) / results.SUMMARY)[0]["test_top1"])
+    row = table[(table["method"] == "gmp") & (table["target_sparsity"] == 0.9)].iloc[0]
+    top1 = [float(results.read_csv(_run(runs, "gmp", 0.9, seed) / results.SUMMARY)[0]["test_top1"])
             for seed in (0, 1)]
-    dense = [float(results.read_csv(_run(runs, "none", None, 0.0, seed) / results.SUMMARY)[0]["test_top1"])
+    dense = [float(results.read_csv(_run(runs, "none", 0.0, seed) / results.SUMMARY)[0]["test_top1"])
              for seed in (0, 1)]
     assert row["top1_mean"] == pytest.approx(sum(top1) / 2)
     assert row["top1_std"] == pytest.approx(pd.Series(top1).std())
@@ -104,11 +103,11 @@ def test_report_has_seed_statistics_and_equal_drop_table(swept, cli, tmp_path):
     assert row["compression_ratio"] == pytest.approx(10.0, rel=0.01)
     drops = pd.read_csv(tmp_path / "synthetic-vgg16.equal-drop.csv")
     assert list(drops["max_drop"]) == [0.5, 1.0, 2.0]
-    assert {"weightmom/weightmom", "weightmom/global", "best_baseline", "weightmom_gain_pct"} <= set(drops.columns)
+    assert {"weightmom", "gmp", "best_baseline", "weightmom_gain_pct"} <= set(drops.columns)
     assert "Highest compression ratio" in (tmp_path / "synthetic-vgg16.md").read_text()
 
     figures = tmp_path / "figures"
-    code, out, err = cli("plot", tmp_path, "--out", figures, "--run", _run(runs, "weightmom", "weightmom", 0.9, 0))
+    code, out, err = cli("plot", tmp_path, "--out", figures, "--run", _run(runs, "weightmom", 0.9, 0))
     assert code == 0, err
     pngs = sorted(figures.glob("*.png"))
     assert len(pngs) == 2 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
@@ -135,7 +134,7 @@ def test_equal_drop_picks_the_highest_compression_within_each_drop():
 
 def test_bitmask_export_is_near_the_bound_and_evaluates_like_the_run(swept, cli, tmp_path):
     _, runs, _, _ = swept
-    run = _run(runs, "weightmom", "weightmom", 0.9, 0)
+    run = _run(runs, "weightmom", 0.9, 0)
     path = tmp_path / "w.safetensors"
     code, out, err = cli("export", "--run", run, "--format", "bitmask", "--out", path)
     assert code == 0, err
