@@ -49,7 +49,11 @@ def train(
     resume: Annotated[bool, typer.Option(help="continue the run in the directory from its checkpoint")] = False,
     overwrite: Annotated[bool, typer.Option(help="delete the run already in the directory first")] = False,
 ) -> None:
-    """Train one run and write its directory (config, metrics, layers, summary, checkpoint, log)."""
+    """Train one run and write its directory (config, metrics, layers, summary, checkpoint, log).
+
+    Under `torchrun --nproc_per_node N -m wmprune train ...` the N processes train one run together (DDP).
+    """
+    from wmprune.distributed import close, init_world, main_decides
     from wmprune.train import train as run_training
 
     cfg = load_config(config, overrides or [])
@@ -59,8 +63,12 @@ def train(
     if resume and (directory / results.SUMMARY).exists():
         Console().print(f"{directory} is already finished; nothing to do")
         return
-    continuing = _prepare_run_dir(directory, dump_yaml(cfg), resume, overwrite)
-    run_training(cfg, directory, continuing, Console(record=True))
+    world = init_world()
+    # Rank 0 alone inspects (and with --overwrite clears) the directory; the others follow its decision.
+    continuing = _prepare_run_dir(directory, dump_yaml(cfg), resume, overwrite) if world.is_main else None
+    continuing = main_decides(world, continuing)
+    run_training(cfg, directory, continuing, Console(record=True, quiet=not world.is_main), world)
+    close(world)
 
 
 @app.command("eval")

@@ -18,6 +18,7 @@ from rich.table import Table
 from torch import nn
 
 from wmprune import results, rng
+from wmprune.distributed import World, from_main, sum_across
 from wmprune.config import RunConfig, dump_yaml
 from wmprune.data import DATASETS
 from wmprune.data.loader import TensorLoader, channel_stats
@@ -33,8 +34,13 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; an unavailable device is a user error, not a crash."""
+def resolve_device(name: str, world: World = World()) -> torch.device:
+    """`auto` picks CUDA when present; an unavailable device is a user error, not a crash.
+
+    Under torchrun each process takes the GPU of its local rank (device `cpu` trains on CPU with gloo).
+    """
+    if world.distributed and name != "cpu" and torch.cuda.is_available():
+        return torch.device("cuda", world.local_rank)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
@@ -50,12 +56,13 @@ def load_splits(cfg: RunConfig) -> Splits:
     return DATASETS[cfg.data.name](cfg.data.root, cfg.data.download)
 
 
-def make_loaders(cfg: RunConfig, splits: Splits, device: torch.device) -> tuple[TensorLoader, TensorLoader]:
+def make_loaders(cfg: RunConfig, splits: Splits, device: torch.device,
+                 world: World = World()) -> tuple[TensorLoader, TensorLoader]:
     mean, std = channel_stats(splits.train_images)
     channels_last = device.type == "cuda"
     common = dict(device=device, mean=mean, std=std, seed=cfg.seed, channels_last=channels_last)
     train = TensorLoader(splits.train_images, splits.train_labels, cfg.data.batch_size, train=True,
-                         augment=cfg.data.augment, **common)
+                         augment=cfg.data.augment, shard=(world.rank, world.size), **common)
     test = TensorLoader(splits.test_images, splits.test_labels, max(cfg.data.batch_size, 500), train=False,
                         augment=False, **common)
     return train, test
@@ -99,20 +106,21 @@ class Run:
     pruner: Pruner
     train_loader: TensorLoader
     test_loader: TensorLoader
+    world: World
     epoch: int = 0
     step: int = 0
     seconds: float = 0.0
     metrics: list[dict] = field(default_factory=list)  # one row per finished epoch (metrics.csv)
 
 
-def build_run(cfg: RunConfig, directory: Path) -> Run:
-    device = resolve_device(cfg.device)
+def build_run(cfg: RunConfig, directory: Path, world: World) -> Run:
+    device = resolve_device(cfg.device, world)
     splits = load_splits(cfg)
     rng.seed_everything(cfg.seed)
     model = build_model(cfg.model.name, splits.num_classes, cfg.model.width).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    train_loader, test_loader = make_loaders(cfg, splits, device)
+    train_loader, test_loader = make_loaders(cfg, splits, device, world)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum,
                                 nesterov=cfg.train.nesterov and cfg.train.momentum > 0,
                                 weight_decay=cfg.train.weight_decay)
@@ -121,8 +129,14 @@ def build_run(cfg: RunConfig, directory: Path) -> Run:
                               cfg.train.epochs)
     pruner = Pruner(cfg.prune, context)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, len(train_loader), pruner.lr_clock))
-    forward = torch.compile(model) if cfg.train.compile else model
-    return Run(cfg, directory, device, model, forward, optimizer, scheduler, pruner, train_loader, test_loader)
+    forward = model
+    if world.distributed:
+        forward = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.train.compile:
+        forward = torch.compile(forward)
+    return Run(cfg, directory, device, model, forward, optimizer, scheduler, pruner, train_loader, test_loader,
+               world)
 
 
 def checkpoint_state(run: Run) -> dict:
@@ -163,7 +177,7 @@ def train_one_epoch(run: Run, progress: Progress, task) -> dict[str, float]:
     device = run.device
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
-    seen = 0
+    seen = torch.zeros((), dtype=torch.long, device=device)
     for images, labels in run.train_loader.epoch(run.epoch):
         with autocast(device, run.cfg.train.amp):
             logits = run.forward(images)
@@ -179,12 +193,13 @@ def train_one_epoch(run: Run, progress: Progress, task) -> dict[str, float]:
         correct += (logits.detach().argmax(dim=1) == labels).sum()
         seen += len(labels)
         progress.advance(task)
-    train_loss = loss_sum.item() / seen
+    sum_across(run.world, loss_sum, correct, seen)
+    train_loss = loss_sum.item() / seen.item()
     if not math.isfinite(train_loss):
         raise TrainingDiverged(
             f"training loss became {train_loss} in epoch {run.epoch + 1}; the last good checkpoint in "
             f"{run.directory} is kept — lower train.lr or check the data")
-    return {"train_loss": train_loss, "train_top1": 100.0 * correct.item() / seen}
+    return {"train_loss": train_loss, "train_top1": 100.0 * correct.item() / seen.item()}
 
 
 def results_table(title: str, row: dict) -> Table:
@@ -200,10 +215,11 @@ def results_table(title: str, row: dict) -> Table:
     return table
 
 
-def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> dict:
-    """Train (or continue) the run in `directory`; returns its summary row."""
+def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world: World = World()) -> dict:
+    """Train (or continue) the run in `directory`; returns its summary row. Only rank 0 writes files."""
     setup_started = time.perf_counter()
-    run = build_run(cfg, directory)
+    run = build_run(cfg, directory, world)
+    writes = world.is_main
     log_path = directory / results.LOG
     # A resumed run's log continues the earlier sessions' instead of replacing them.
     earlier_log = log_path.read_text() if resume and log_path.exists() else ""
@@ -211,13 +227,14 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> di
         restore(run, load_checkpoint(directory / results.CHECKPOINT, run.device))
         console.print(f"resuming {directory} at epoch {run.epoch}, step {run.step} "
                       f"(data, model and checkpoint ready in {time.perf_counter() - setup_started:.2f}s)")
-    else:
+    elif writes:
         results.atomic_write_text(directory / results.CONFIG, dump_yaml(cfg))
     if cfg.data.name == "synthetic":
         console.print("[bold yellow]SYNTHETIC DATA: random images, a smoke test only — accuracy means nothing[/]")
     console.print(f"{cfg.name}: {cfg.model.name}×{cfg.model.width} on {cfg.data.name}, method {cfg.prune.method} "
                   f"→ {cfg.prune.target_sparsity:.3f} sparsity, {run.pruner.total_epochs} epochs on {run.device}")
     run.pruner.on_train_start(run.step)
+    _same_masks_everywhere(run)
 
     steps_per_epoch = len(run.train_loader)
     epochs = run.pruner.total_epochs  # train.epochs, unless the method trains several levels (IMP)
@@ -234,6 +251,7 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> di
             # After measuring: the row describes the network that was trained this epoch, not the one a
             # method makes of it for the next (sparse_momentum regrows, IMP prunes and rewinds).
             run.pruner.on_epoch_end(run.epoch + 1)
+            _same_masks_everywhere(run)
             run.epoch += 1
             seconds = time.perf_counter() - started
             run.seconds += seconds
@@ -242,20 +260,29 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console) -> di
             console.print(f"epoch {run.epoch:>3}/{epochs}  loss {train_stats['train_loss']:.4f}  "
                           f"train {train_stats['train_top1']:6.2f}  test {test_stats['test_top1']:6.2f}  "
                           f"sparsity {sparsity:.4f}  {seconds:.1f}s")
-            results.atomic_torch_save(directory / results.CHECKPOINT, checkpoint_state(run))
-            results.write_csv(directory / results.METRICS, results.METRIC_FIELDS, run.metrics)
-            results.atomic_write_text(log_path, earlier_log + console.export_text(clear=False))
+            if writes:
+                results.atomic_torch_save(directory / results.CHECKPOINT, checkpoint_state(run))
+                results.write_csv(directory / results.METRICS, results.METRIC_FIELDS, run.metrics)
+                results.atomic_write_text(log_path, earlier_log + console.export_text(clear=False))
             progress.update(task, description=f"epoch {run.epoch}/{epochs}")
 
     counts = run.pruner.layer_counts()
-    results.write_csv(directory / results.LAYERS, results.LAYER_FIELDS, [
-        {"layer": c.layer, "shape": "x".join(map(str, c.shape)), "numel": c.numel, "nonzero": c.nonzero,
-         "sparsity": c.sparsity} for c in counts])
     last = run.metrics[-1]
     summary = summarize(cfg, counts, {key: float(last[key]) for key in ("test_top1", "test_top5")})
     summary.update(epochs=epochs, seconds=round(run.seconds, 2), git_sha=results.git_sha(),
                    torch_version=torch.__version__)
-    results.write_csv(directory / results.SUMMARY, results.SUMMARY_FIELDS, [summary])
     console.print(results_table(f"{cfg.name} — {directory}", summary))
-    results.atomic_write_text(log_path, earlier_log + console.export_text(clear=False))
+    if writes:
+        results.write_csv(directory / results.LAYERS, results.LAYER_FIELDS, [
+            {"layer": c.layer, "shape": "x".join(map(str, c.shape)), "numel": c.numel, "nonzero": c.nonzero,
+             "sparsity": c.sparsity} for c in counts])
+        results.write_csv(directory / results.SUMMARY, results.SUMMARY_FIELDS, [summary])
+        results.atomic_write_text(log_path, earlier_log + console.export_text(clear=False))
     return summary
+
+
+def _same_masks_everywhere(run: Run) -> None:
+    """Under DDP, rank 0's masks for all: the weights agree, but a decision from local data (SNIP) may not."""
+    if run.world.distributed:
+        from_main(run.world, run.pruner.masks.masks)
+        run.pruner.masks.apply()

@@ -27,7 +27,7 @@ class TensorLoader:
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, device: torch.device,
                  mean: torch.Tensor, std: torch.Tensor, train: bool, augment: bool, seed: int,
-                 channels_last: bool = False):
+                 channels_last: bool = False, shard: tuple[int, int] = (0, 1)):
         self.images = images.to(device)
         self.labels = labels.to(device)
         self.batch_size = batch_size
@@ -38,6 +38,8 @@ class TensorLoader:
         self.augment = augment and train
         self.seed = seed
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        # (rank, processes) under DDP: each process takes every size-th image of each global training batch.
+        self.shard = shard if train else (0, 1)
 
     def __len__(self) -> int:
         """Batches per epoch; training drops the last partial batch so every step has full size."""
@@ -48,27 +50,35 @@ class TensorLoader:
         n = len(self.labels)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         order = torch.randperm(n, generator=generator) if self.train else torch.arange(n)
+        rank, size = self.shard
         for i in range(len(self)):
-            index = order[i * self.batch_size:(i + 1) * self.batch_size].to(self.device)
+            index = order[i * self.batch_size:(i + 1) * self.batch_size]
+            # Random draws for the whole global batch, so they do not depend on the number of processes.
+            draws = self._draw(len(index), generator) if self.augment else None
+            index = index[rank::size].to(self.device)
             images = self.images[index]
-            if self.augment:
-                images = self._augment(images, generator)
+            if draws is not None:
+                images = self._augment(images, *(d[..., rank::size, :, :, :] for d in draws))
             yield self._normalise(images), self.labels[index]
 
-    def _augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _draw(self, b: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Crop offsets (2×b) and flip decisions (b) for a batch, as b×1×1×1-shaped tensors on the device."""
+        offsets = torch.randint(0, 2 * PAD + 1, (2, b, 1, 1, 1), generator=generator).to(self.device)
+        flips = (torch.rand(b, 1, 1, 1, generator=generator) < 0.5).to(self.device)
+        return offsets, flips
+
+    def _augment(self, images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
         """Per-image random translation within the zero padding, then a random horizontal flip.
 
         Two `torch.gather` calls (rows, then columns) crop the whole batch at once: no per-image Python,
         no host sync (scripts/bench_loader.py).
         """
         b, c, h, w = images.shape
-        offsets = torch.randint(0, 2 * PAD + 1, (2, b, 1), generator=generator).to(self.device)
-        flips = (torch.rand(b, 1, 1, 1, generator=generator) < 0.5).to(self.device)
         padded = F.pad(images, (PAD, PAD, PAD, PAD))
-        rows = (offsets[0] + torch.arange(h, device=self.device))[:, None, :, None].expand(b, c, h, w + 2 * PAD)
-        cropped = padded.gather(2, rows)
-        cols = (offsets[1] + torch.arange(w, device=self.device))[:, None, None, :].expand(b, c, h, w)
-        cropped = cropped.gather(3, cols)
+        rows = (offsets[0].view(b, 1) + torch.arange(h, device=self.device))[:, None, :, None]
+        cropped = padded.gather(2, rows.expand(b, c, h, w + 2 * PAD))
+        cols = (offsets[1].view(b, 1) + torch.arange(w, device=self.device))[:, None, None, :]
+        cropped = cropped.gather(3, cols.expand(b, c, h, w))
         return torch.where(flips, cropped.flip(3), cropped)
 
     def _normalise(self, images: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,72 @@
+"""Several GPUs through `torchrun` (PyTorch DDP): which process this is, and the collectives a run needs.
+
+`torchrun --nproc_per_node N -m wmprune train ...` starts N copies of the same command. Each trains on its
+shard of every global batch (`data.batch_size` stays the global batch), DDP averages the gradients, so all
+copies hold identical weights and take identical pruning decisions; rank 0 alone writes and prints.
+Without torchrun (WORLD_SIZE unset) everything here is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def init_world() -> World:
+    """Join the process group torchrun set up (NCCL on GPUs, gloo on CPU); a single process otherwise."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size == 1:
+        return World()
+    world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(world.local_rank)
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return world
+
+
+def sum_across(world: World, *tensors: torch.Tensor) -> None:
+    """In place: every tensor becomes its sum over all processes."""
+    if world.distributed:
+        for tensor in tensors:
+            dist.all_reduce(tensor)
+
+
+def from_main(world: World, tensors: list[torch.Tensor]) -> None:
+    """In place: every process gets rank 0's values (masks after a data-dependent decision, e.g. SNIP)."""
+    if world.distributed:
+        for tensor in tensors:
+            dist.broadcast(tensor, src=0)
+
+
+def main_decides(world: World, value):
+    """Rank 0's value of a Python object on every process."""
+    if not world.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def close(world: World) -> None:
+    if world.distributed and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
