@@ -34,10 +34,14 @@ def distribute(total: int, weights: torch.Tensor, caps: torch.Tensor) -> torch.T
             counts[full] = caps[full]
             open_ &= ~full
             continue
-        base = share.floor().long()
-        left = remaining - int(base.sum())
-        order = torch.argsort(share - base.double(), descending=True, stable=True)
-        base[order[:left]] += 1
-        counts += base
+        counts += round_up_largest(share, remaining - int(share.floor().sum()))
         remaining = 0
     return counts
+
+
+def round_up_largest(values: torch.Tensor, count: int) -> torch.Tensor:
+    """floor(values) as int64, plus one for the `count` entries with the largest fractional parts."""
+    rounded = values.floor().long()
+    order = torch.argsort(values - rounded.double(), descending=True, stable=True)
+    rounded[order[:count]] += 1
+    return rounded

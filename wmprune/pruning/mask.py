@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from wmprune.pruning.distribute import round_up_largest
+
 _PRUNABLE_TYPES = {"conv": nn.Conv2d, "linear": nn.Linear}
 
 
@@ -121,9 +123,5 @@ class LayerStats:
         open_numels = self.open_numels()
         ceiling = max(self.max_layer_sparsity, target_pruned / float(open_numels.sum()))
         allowed = open_numels.double() * min(ceiling, 1.0)
-        rounded = allowed.floor().long()
-        short = target_pruned - int(rounded.sum())
-        if short > 0:
-            order = torch.argsort(allowed - rounded.double(), descending=True, stable=True)
-            rounded[order[:short]] += 1
-        return (rounded - self.pruned).clamp(min=0)
+        short = max(0, target_pruned - int(allowed.floor().sum()))
+        return (round_up_largest(allowed, short) - self.pruned).clamp(min=0)
