@@ -107,6 +107,7 @@ class Run:
     train_loader: TensorLoader
     test_loader: TensorLoader
     world: World
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> training loss
     epoch: int = 0
     step: int = 0
     seconds: float = 0.0
@@ -136,7 +137,7 @@ def build_run(cfg: RunConfig, directory: Path, world: World) -> Run:
     if cfg.train.compile:
         forward = torch.compile(forward)
     return Run(cfg, directory, device, model, forward, optimizer, scheduler, pruner, train_loader, test_loader,
-               world)
+               world, loss)
 
 
 def checkpoint_state(run: Run) -> dict:
@@ -181,7 +182,7 @@ def train_one_epoch(run: Run, progress: Progress, task) -> dict[str, float]:
     for images, labels in run.train_loader.epoch(run.epoch):
         with autocast(device, run.cfg.train.amp):
             logits = run.forward(images)
-            loss = F.cross_entropy(logits, labels, label_smoothing=run.cfg.train.label_smoothing)
+            loss = run.loss(logits, labels)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
