@@ -14,9 +14,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from wmprune.config import PruneConfig
 from wmprune.models import build_model
-from wmprune.pruning.pruner import Pruner
+from wmprune import Pruner
 
 
 def seconds_per_step(method: str, args: argparse.Namespace) -> float:
@@ -24,9 +23,9 @@ def seconds_per_step(method: str, args: argparse.Namespace) -> float:
     device = torch.device(args.device)
     model = build_model(args.model, 10, args.width).to(device)
     # Schedule starts after the timed window: every timed step is bookkeeping only.
-    cfg = PruneConfig.model_validate({"method": method, "schedule": {"start_epoch": 1, "end_epoch": 2}})
-    pruner = Pruner(model, cfg, steps_per_epoch=10 * args.steps)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    pruner = Pruner(model, optimizer, {"method": method, "schedule": {"start_epoch": 1, "end_epoch": 2}},
+                    steps_per_epoch=10 * args.steps, epochs=2)
     images = torch.randn(args.batch, 3, 32, 32, device=device)
     labels = torch.randint(0, 10, (args.batch,), device=device)
 
@@ -35,7 +34,7 @@ def seconds_per_step(method: str, args: argparse.Namespace) -> float:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        pruner.on_step(index)
+        pruner.step()
 
     for index in range(1, 4):  # warm-up
         step(index)

@@ -4,7 +4,6 @@ import torch
 from torch import nn
 
 from wmprune.config import PruneConfig
-from wmprune.pruning.methods.gradual import TrainingContext
 from wmprune.pruning.pruner import Pruner
 
 
@@ -16,13 +15,12 @@ def synthetic_batches(count=4, size=8, seed=0):
 
 def make_pruner(model: nn.Module, cfg: PruneConfig, steps_per_epoch: int, epochs: int = 10, lr: float = 0.05) -> Pruner:
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    context = TrainingContext(model, optimizer, lambda: iter(synthetic_batches()), nn.functional.cross_entropy,
-                              steps_per_epoch, epochs)
-    return Pruner(cfg, context)
+    return Pruner(model, optimizer, cfg, steps_per_epoch=steps_per_epoch, epochs=epochs,
+                  batches=lambda: iter(synthetic_batches()), loss=nn.functional.cross_entropy)
 
 
 def train_steps(pruner: Pruner, steps: int, first_step: int = 1, seed: int = 0):
-    """SGD steps on random batches, the pruner called after each; returns the optimizer."""
+    """SGD steps on random batches (seeded by `first_step`), the pruner called after each; returns the optimizer."""
     context = pruner.method.context
     generator = torch.Generator().manual_seed(seed + first_step)
     for step in range(first_step, first_step + steps):
@@ -32,5 +30,5 @@ def train_steps(pruner: Pruner, steps: int, first_step: int = 1, seed: int = 0):
         context.optimizer.zero_grad()
         loss.backward()
         context.optimizer.step()
-        pruner.on_step(step)
+        pruner.step()
     return context.optimizer

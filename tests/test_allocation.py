@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from wmprune.pruning.allocation import ALLOCATIONS, distribute
-from wmprune.pruning.mask import LayerStats
+from wmprune.pruning.allocation import ALLOCATIONS
+from wmprune.pruning.budget import LayerStats, distribute
 
 
 def _stats(numels, pruned, seed=0, max_layer_sparsity=0.99):

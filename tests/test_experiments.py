@@ -15,9 +15,9 @@ import yaml
 
 from tests.conftest import write_config
 from wmprune import results
-from wmprune.export import load_weights
-from wmprune.report import accuracy_table, equal_drop_table
-from wmprune.sweep import run_sweep
+from wmprune.commands.report import accuracy_table, equal_drop_table
+from wmprune.commands.sweep import run_sweep
+from wmprune.weights import load_weights
 
 TINY = {"model": {"name": "vgg16", "width": 0.125}, "data": {"name": "synthetic", "batch_size": 64},
         "train": {"epochs": 1, "lr": 0.05},

@@ -23,7 +23,7 @@ def _one_line(err: str) -> str:
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, cli, monkeypatch):
-    import wmprune.train as train_module
+    import wmprune.runtime.run as train_module
 
     calls = {"n": 0}
     real_cross_entropy = train_module.F.cross_entropy
@@ -92,6 +92,16 @@ def test_overwrite_replaces_the_run(tmp_path, cli):
     assert cli("train", "--config", config, "--out", run_dir, "--overwrite")[0] == 0
     assert len(list(csv.DictReader(open(run_dir / "metrics.csv")))) == 1
 
+
+def test_overwrite_removes_every_file_wmprune_wrote_and_nothing_else(tmp_path, cli):
+    config, run_dir = _finished_run(tmp_path, cli)
+    assert cli("export", "--run", run_dir, "--format", "bitmask")[0] == 0
+    assert cli("export", "--run", run_dir, "--format", "dense")[0] == 0
+    (run_dir / "notes.md").write_text("mine\n")
+    (run_dir / "weights.bitmask.safetensors").write_bytes(b"stale")  # would be mistaken for this run's export
+    assert cli("train", "--config", config, "--out", run_dir, "--overwrite")[0] == 0
+    assert not list(run_dir.glob("weights.*.safetensors"))
+    assert (run_dir / "notes.md").read_text() == "mine\n"
 
 def test_hostile_data_file_is_refused_through_the_cli(tmp_path, cli):
     data = tmp_path / "data"

@@ -8,6 +8,7 @@ from torch import nn
 
 from tests.pruning_helpers import make_pruner, train_steps
 from wmprune.config import PruneConfig
+from wmprune.pruning.pruner import prune_config
 from wmprune.pruning.methods import METHODS
 
 PRUNING_METHODS = sorted(set(METHODS) - {"none"})
@@ -26,12 +27,11 @@ def prune_cfg(method: str, target: float = 0.9, **overrides) -> PruneConfig:
     base = {"method": method, "target_sparsity": target, "magnitude": {"epoch": 1},
             "imp": {"levels": 2, "rewind_epoch": 1},
             "schedule": {"start_epoch": 0, "end_epoch": 2, "every_steps": 3}}
-    return PruneConfig.model_validate({**base, **overrides})
+    return prune_config({**base, **overrides})
 
 
 def run_epochs(pruner, after_step=None, after_epoch=None):
-    """The trainer's calls: on_train_start, on_step after each optimizer step, on_epoch_end."""
-    pruner.on_train_start(0)
+    """The trainer's calls: step() after each optimizer step, epoch_end() after each epoch."""
     step = 0
     for epoch in range(1, pruner.total_epochs + 1):
         for _ in range(STEPS_PER_EPOCH):
@@ -39,7 +39,7 @@ def run_epochs(pruner, after_step=None, after_epoch=None):
             train_steps(pruner, 1, first_step=step)
             if after_step:
                 after_step(pruner)
-        pruner.on_epoch_end(epoch)
+        pruner.epoch_end(epoch)
         if after_epoch:
             after_epoch(pruner)
 
@@ -78,14 +78,13 @@ def test_masks_only_shrink_without_regrowth(method):
 
 def test_sparse_momentum_keeps_density_while_masks_change():
     pruner = make_pruner(tiny_net(), prune_cfg("sparse_momentum"), STEPS_PER_EPOCH, EPOCHS)
-    pruner.on_train_start(0)
     active = int(pruner.masks.active_counts().sum())
     assert active == pruner.masks.total_prunable() - round(0.9 * pruner.masks.total_prunable())
     changed = 0
     for epoch in range(1, EPOCHS + 1):
         train_steps(pruner, STEPS_PER_EPOCH, first_step=1 + (epoch - 1) * STEPS_PER_EPOCH)
         before = [m.clone() for m in pruner.masks.masks]
-        pruner.on_epoch_end(epoch)
+        pruner.epoch_end(epoch)
         assert int(pruner.masks.active_counts().sum()) == active
         changed += sum(int((a != b).sum()) for a, b in zip(before, pruner.masks.masks))
         assert_pruned_weights_zero(pruner)
@@ -94,11 +93,10 @@ def test_sparse_momentum_keeps_density_while_masks_change():
 
 def test_sparse_momentum_regrows_where_momentum_is_largest():
     pruner = make_pruner(tiny_net(), prune_cfg("sparse_momentum"), STEPS_PER_EPOCH, EPOCHS)
-    pruner.on_train_start(0)
     train_steps(pruner, STEPS_PER_EPOCH)
     before = [m.clone() for m in pruner.masks.masks]
     momentum = pruner.method.momentum_buffers()
-    pruner.on_epoch_end(1)
+    pruner.epoch_end(1)
     for old, new, m, w in zip(before, pruner.masks.masks, momentum, pruner.masks.weights):
         grown = (old == 0) & (new == 1)
         if grown.any():
@@ -109,10 +107,9 @@ def test_sparse_momentum_regrows_where_momentum_is_largest():
 @pytest.mark.parametrize("method", PRUNING_METHODS)
 def test_state_survives_a_weights_only_checkpoint(method):
     pruner = make_pruner(tiny_net(), prune_cfg(method), STEPS_PER_EPOCH, EPOCHS)
-    pruner.on_train_start(0)
     for epoch in (1, 2):
         train_steps(pruner, STEPS_PER_EPOCH, first_step=1 + (epoch - 1) * STEPS_PER_EPOCH)
-        pruner.on_epoch_end(epoch)
+        pruner.epoch_end(epoch)
     buffer = io.BytesIO()
     torch.save(pruner.state_dict(), buffer)
     buffer.seek(0)
@@ -147,13 +144,12 @@ def test_imp_levels_budget_and_lr_restart(budget, first_level, total):
 def test_imp_rewinds_surviving_weights_and_resets_the_optimizer():
     pruner = make_pruner(tiny_net(), prune_cfg("imp"), STEPS_PER_EPOCH, EPOCHS)
     model, optimizer = pruner.method.context.model, pruner.method.context.optimizer
-    pruner.on_train_start(0)
     train_steps(pruner, STEPS_PER_EPOCH)
-    pruner.on_epoch_end(1)
+    pruner.epoch_end(1)
     rewind = {k: v.clone() for k, v in model.state_dict().items()}
     for epoch in range(2, pruner.method.first_level_epochs + 1):
         train_steps(pruner, STEPS_PER_EPOCH, first_step=1 + (epoch - 1) * STEPS_PER_EPOCH)
-        pruner.on_epoch_end(epoch)
+        pruner.epoch_end(epoch)
     assert abs(pruner.sparsity() - (1 - 0.1 ** 0.5)) < 0.002  # level 1 of 2
     assert not optimizer.state
     for name, weight in zip(pruner.masks.names, pruner.masks.weights):
@@ -174,7 +170,6 @@ def test_dense_first_and_last_layers_stay_dense_and_target_holds(method, allocat
 def test_uniform_with_dense_layers_prunes_the_others_equally():
     cfg = prune_cfg("random", allocation="uniform", dense_first_layer=True)
     pruner = make_pruner(tiny_net(), cfg, STEPS_PER_EPOCH, EPOCHS)
-    pruner.on_train_start(0)
     sparsities = [1 - float(m.mean()) for m in pruner.masks.masks[1:]]
     assert max(sparsities) - min(sparsities) < 0.01 and min(sparsities) > 0.9
 
@@ -202,7 +197,7 @@ def test_left_out_allocation_is_the_methods_own():
     ({"prune": {"imp": {"budget": "half"}}}, "prune.imp.budget"),
 ])
 def test_method_knobs_are_validated_with_the_key_named(overrides, needle):
-    from wmprune.config import build_config
+    from wmprune.catalog import build_config
     from wmprune.errors import UserError
 
     raw = {"train": {"epochs": 3}, **overrides}

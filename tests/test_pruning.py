@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from wmprune.config import PruneConfig
+from wmprune.pruning.pruner import prune_config
 from wmprune.models import build_model
 from wmprune.pruning.methods.weightmom import MomentumScore
 from tests.pruning_helpers import make_pruner, train_steps
@@ -10,7 +11,7 @@ from tests.pruning_helpers import make_pruner, train_steps
 
 def _prune_cfg(**overrides) -> PruneConfig:
     base = {"target_sparsity": 0.9, "schedule": {"start_epoch": 0, "end_epoch": 2, "every_steps": 5}}
-    return PruneConfig.model_validate({**base, **overrides})
+    return prune_config({**base, **overrides})
 
 
 def _zeros(pruner):
@@ -22,7 +23,6 @@ def test_weightmom_hits_target_exactly_and_masks_only_shrink(allocation):
     torch.manual_seed(0)
     model = build_model("vgg16", 10, 0.125)
     pruner = make_pruner(model, _prune_cfg(allocation=allocation), steps_per_epoch=10)
-    pruner.on_train_start(0)
     total = pruner.masks.total_prunable()
     previous = [torch.zeros_like(m, dtype=torch.bool) for m in pruner.masks.masks]
     for chunk in range(6):
@@ -40,7 +40,6 @@ def test_pruned_weights_stay_exactly_zero_under_momentum_and_weight_decay():
     model = build_model("vgg16", 10, 0.125)
     pruner = make_pruner(model, _prune_cfg(schedule={"kind": "oneshot", "start_epoch": 0, "end_epoch": 1}),
                          steps_per_epoch=10, lr=0.1)
-    pruner.on_train_start(0)
     pruned = [m == 0 for m in pruner.masks.masks]
     assert sum(int(p.sum()) for p in pruned) == round(0.9 * pruner.masks.total_prunable())
     optimizer = train_steps(pruner, 40)

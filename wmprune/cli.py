@@ -11,34 +11,10 @@ import typer
 from rich.console import Console
 from typer.exceptions import Abort, TyperException
 
-from wmprune import results
-from wmprune.config import build_config, dump_yaml, load_config, read_yaml
-from wmprune.errors import UserError
+from wmprune.errors import TrainingDiverged, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Gradual momentum-based weight pruning (WeightMom) and its baselines.")
-
-
-def _prepare_run_dir(directory: Path, config_text: str, resume: bool, overwrite: bool) -> bool:
-    """Decide between a fresh start and a resume; refuse to touch an existing run otherwise.
-
-    Returns True when training should resume from the directory's checkpoint.
-    """
-    existing = [name for name in results.RUN_FILES if (directory / name).exists()]
-    if not existing:
-        return False
-    if overwrite:
-        for name in existing:
-            (directory / name).unlink()
-        return False
-    if not resume:
-        raise UserError(f"{directory} already holds a run ({', '.join(existing)}); pass --resume to continue "
-                        "it, --overwrite to replace it, or --out for another directory")
-    saved = directory / results.CONFIG
-    if saved.exists() and saved.read_text() != config_text:
-        raise UserError(f"--resume: the config differs from {saved}; resume with the same config and --set "
-                        "values, or train into a new --out")
-    return (directory / results.CHECKPOINT).exists()
 
 
 @app.command()
@@ -53,22 +29,10 @@ def train(
 
     Under `torchrun --nproc_per_node N -m wmprune train ...` the N processes train one run together (DDP).
     """
-    from wmprune.distributed import close, init_world, main_decides
-    from wmprune.train import train as run_training
+    from wmprune.catalog import load_config
+    from wmprune.commands.train import train_command
 
-    cfg = load_config(config, overrides or [])
-    directory = out if out is not None else results.default_run_dir(cfg)
-    if resume and overwrite:
-        raise UserError("--resume and --overwrite contradict each other; pass one")
-    if resume and (directory / results.SUMMARY).exists():
-        Console().print(f"{directory} is already finished; nothing to do")
-        return
-    world = init_world()
-    # Rank 0 alone inspects (and with --overwrite clears) the directory; the others follow its decision.
-    continuing = _prepare_run_dir(directory, dump_yaml(cfg), resume, overwrite) if world.is_main else None
-    continuing = main_decides(world, continuing)
-    run_training(cfg, directory, continuing, Console(record=True, quiet=not world.is_main), world)
-    close(world)
+    train_command(load_config(config, overrides or []), out, resume, overwrite)
 
 
 @app.command("eval")
@@ -78,7 +42,11 @@ def evaluate_run(
     weights: Annotated[Optional[Path], typer.Option(help="evaluate this `wmprune export` file instead")] = None,
 ) -> None:
     """Re-measure test accuracy, loss and sparsity from a run's checkpoint (or an exported weights file)."""
-    from wmprune.evaluate import measure_run
+    from wmprune import results
+    from wmprune.catalog import build_config
+    from wmprune.commands.evaluate import measure_run
+    from wmprune.config import read_yaml
+    from wmprune.runtime.console import results_table
 
     if not (run / results.CONFIG).is_file():
         raise UserError(f"{run} is not a run directory (no {results.CONFIG}); pass the directory train wrote")
@@ -87,8 +55,6 @@ def evaluate_run(
     if as_json:
         print(json.dumps(row))
     else:
-        from wmprune.train import results_table
-
         Console().print(results_table(f"eval {run}", row))
 
 
@@ -102,7 +68,7 @@ def sweep(
     dry_run: Annotated[bool, typer.Option(help="list the runs and their state; train nothing")] = False,
 ) -> None:
     """Train every point of a grid that has not finished: skip finished runs, resume partial ones."""
-    from wmprune.sweep import run_sweep
+    from wmprune.commands.sweep import run_sweep
 
     devices = [g.strip() for g in gpus.split(",") if g.strip()] if gpus is not None else None
     outcomes = run_sweep(grid, out, workers, devices, executor, dry_run)
@@ -119,7 +85,7 @@ def report(
     out: Annotated[Path, typer.Option(help="where the CSV and markdown tables go")] = Path("results/tables"),
 ) -> None:
     """Aggregate every summary.csv under RUNS into accuracy and equal-accuracy-drop tables per dataset × model."""
-    from wmprune.report import write_report
+    from wmprune.commands.report import write_report
 
     for path in write_report(runs, out):
         print(path.read_text())
@@ -133,7 +99,7 @@ def plot(
     run: Annotated[Optional[Path], typer.Option("--run", help="also plot this run's per-layer sparsity")] = None,
 ) -> None:
     """PNG figures: top-1 vs compression ratio per dataset × model; per-layer sparsity of one run."""
-    from wmprune.plots import plot_layers, plot_tables
+    from wmprune.commands.plot import plot_layers, plot_tables
 
     if tables is None and run is None:
         raise UserError("plot needs TABLES (a `wmprune report` output directory), --run RUNDIR, or both")
@@ -149,7 +115,7 @@ def export(
     out: Annotated[Optional[Path], typer.Option(help="file to write (default: RUN/weights.FORMAT.safetensors)")] = None,
 ) -> None:
     """Write the run's weights as a safetensors file; print its size and record it in the run's summary.csv."""
-    from wmprune.export import export_run
+    from wmprune.commands.export import export_run
 
     done = export_run(run, fmt, out)
     print(f"{done.path}: {done.bytes:,} bytes = {done.bytes / done.dense_bytes:.3f} × the dense file "
@@ -158,8 +124,6 @@ def export(
 
 def main() -> None:
     """Entry point: user mistakes become one line on stderr and exit code 2."""
-    from wmprune.train import TrainingDiverged
-
     try:
         sys.exit(app(standalone_mode=False) or 0)
     except UserError as exc:

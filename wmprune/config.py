@@ -1,18 +1,23 @@
 """Typed run configuration: the single place where user input is validated.
 
-A run is described by one YAML file (keys in DESIGN.md) plus repeatable `--set a.b=value` overrides.
-Every problem becomes a `UserError` whose one line names the key and what is allowed.
+A run is described by one YAML file (keys in the README's config table) plus repeatable `--set a.b=value`
+overrides. Every problem becomes a `UserError` whose one line names the key and what is allowed.
+
+This module is the schema and sits below everything it describes: names of models, datasets, methods,
+allocations and schedules are checked against the registries that `wmprune.catalog` passes in as the
+validation context (and the default allocation of a method comes from there too), so the registries'
+modules may import this one without closing a circle.
 """
 
 from __future__ import annotations
 
 import hashlib
-from importlib import import_module
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from wmprune.errors import UserError
 
@@ -23,15 +28,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-def _registered(what: str, module: str, registry: str):
-    """A string that must name an entry of the plain-dict registry `module.registry`.
+def _names(info: ValidationInfo, key: str):
+    """The registry `key` from the validation context (`wmprune.catalog` supplies it)."""
+    context = info.context or {}
+    if key not in context:
+        raise ValueError(f"no '{key}' registry to check against; validate through wmprune.catalog.build_config")
+    return context[key]
 
-    Imported on first use: the registries' modules import this one's users, and a new method or model
-    needs only its registry entry, not a change here.
-    """
 
-    def check(value: str) -> str:
-        names = getattr(import_module(module), registry)
+def _registered(what: str, registry: str):
+    """A string that must name an entry of the registry `registry` of the validation context."""
+
+    def check(value: str, info: ValidationInfo) -> str:
+        names = _names(info, registry)
         if value not in names:
             raise ValueError(f"unknown {what} '{value}'; choose one of: {', '.join(sorted(names))}")
         return value
@@ -39,11 +48,11 @@ def _registered(what: str, module: str, registry: str):
     return Annotated[str, AfterValidator(check)]
 
 
-ModelName = _registered("model", "wmprune.models", "MODELS")
-DatasetName = _registered("dataset", "wmprune.data", "DATASETS")
-ScheduleName = _registered("schedule", "wmprune.pruning.schedules", "SCHEDULES")
-MethodName = _registered("method", "wmprune.pruning.methods", "METHODS")
-AllocationName = _registered("allocation", "wmprune.pruning.allocation", "ALLOCATIONS")
+ModelName = _registered("model", "models")
+DatasetName = _registered("dataset", "datasets")
+ScheduleName = _registered("schedule", "schedules")
+MethodName = _registered("method", "methods")
+AllocationName = _registered("allocation", "allocations")
 
 
 class ModelConfig(_Strict):
@@ -120,7 +129,7 @@ class PruneConfig(_Strict):
     method: MethodName = "weightmom"
     target_sparsity: float = Field(0.9, ge=0, lt=1)
     schedule: ScheduleConfig = ScheduleConfig()
-    allocation: AllocationName | None = Field(None, description="left out: the method's own default")
+    allocation: AllocationName = Field(None, description="left out: the method's own default")
     beta: float = Field(0.9, ge=0, lt=1, description="EMA decay of the per-weight momentum")
     gamma: float = Field(1.0, ge=0, description="weightmom allocation: exponent on the momentum ratio")
     max_layer_sparsity: float = Field(0.99, gt=0, lt=1)
@@ -132,14 +141,40 @@ class PruneConfig(_Strict):
     sparse_momentum: SparseMomentumConfig = SparseMomentumConfig()
     snip: SnipConfig = SnipConfig()
 
-    @model_validator(mode="after")
-    def _method_allocation(self) -> PruneConfig:
-        """A left-out allocation becomes the method's own (weightmom → weightmom, gmp → uniform, …)."""
-        if self.allocation is None:
-            from wmprune.pruning.methods import METHODS
+    @model_validator(mode="before")
+    @classmethod
+    def _method_allocation(cls, data: Any, info: ValidationInfo) -> Any:
+        """A left-out allocation becomes the method's own (weightmom → weightmom, gmp → uniform, …).
 
-            self.allocation = METHODS[self.method].default_allocation
-        return self
+        Before the fields are checked, so the filled-in name is checked like a written one."""
+        if isinstance(data, dict) and data.get("allocation") is None:
+            method = data.get("method", cls.model_fields["method"].default)
+            default = _names(info, "default_allocations").get(method)
+            if default is not None:  # an unknown method is reported by its own field check
+                data = {**data, "allocation": default}
+        return data
+
+    def for_epochs(self, epochs: int) -> PruneConfig:
+        """This config with what scales with the run filled in for `epochs` epochs: the schedule window
+        (default start at 5 %, end at 70 % of the epochs) and the one-shot epoch (default half); checks the
+        epoch-valued knobs of the method in use. Raises ValueError naming the key."""
+        schedule = self.schedule
+        start = schedule.start_epoch if schedule.start_epoch is not None else round(0.05 * epochs)
+        end = schedule.end_epoch if schedule.end_epoch is not None else max(start + 1, round(0.7 * epochs))
+        if end > epochs:
+            raise ValueError(f"prune.schedule.end_epoch ({end}) is after the last epoch ({epochs}); lower it")
+        if end < start:
+            raise ValueError(f"prune.schedule.end_epoch ({end}) is before start_epoch ({start}); swap or fix them")
+        one_shot = self.magnitude.epoch if self.magnitude.epoch is not None else epochs // 2
+        if self.method == "magnitude" and one_shot > epochs:
+            raise ValueError(f"prune.magnitude.epoch ({one_shot}) is after the last epoch ({epochs})")
+        if self.method == "imp" and self.imp.rewind_epoch >= epochs:
+            raise ValueError(f"prune.imp.rewind_epoch ({self.imp.rewind_epoch}) must be below train.epochs ({epochs})")
+        if (start, end, one_shot) == (schedule.start_epoch, schedule.end_epoch, self.magnitude.epoch):
+            return self
+        return self.model_copy(update={
+            "schedule": schedule.model_copy(update={"start_epoch": start, "end_epoch": end}),
+            "magnitude": self.magnitude.model_copy(update={"epoch": one_shot})})
 
     @field_validator("prunable")
     @classmethod
@@ -160,7 +195,8 @@ class RunConfig(_Strict):
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
-    prune: PruneConfig = PruneConfig()
+    # Built from {} at validation time, so the method's default allocation comes from the context.
+    prune: PruneConfig = Field(default_factory=dict, validate_default=True)
     output: OutputConfig = OutputConfig()
 
     @field_validator("device")
@@ -171,31 +207,12 @@ class RunConfig(_Strict):
         raise ValueError("must be auto, cpu, cuda or cuda:N")
 
     @model_validator(mode="after")
-    def _fill_schedule(self) -> RunConfig:
-        """Default schedule window scales with the run: start at 5 %, end at 70 % of the epochs."""
-        epochs = self.train.epochs
-        schedule = self.prune.schedule
-        start = schedule.start_epoch if schedule.start_epoch is not None else round(0.05 * epochs)
-        end = schedule.end_epoch if schedule.end_epoch is not None else max(start + 1, round(0.7 * epochs))
-        if end > epochs:
-            raise ValueError(f"prune.schedule.end_epoch ({end}) is after the last epoch ({epochs}); lower it")
-        if end < start:
-            raise ValueError(f"prune.schedule.end_epoch ({end}) is before start_epoch ({start}); swap or fix them")
-        if schedule.start_epoch != start or schedule.end_epoch != end:
-            self.prune.schedule = schedule.model_copy(update={"start_epoch": start, "end_epoch": end})
-        return self
-
-    @model_validator(mode="after")
-    def _fit_method_knobs(self) -> RunConfig:
-        """Method knobs that depend on train.epochs or the optimizer; checked only for the method in use."""
-        epochs, prune = self.train.epochs, self.prune
-        if prune.magnitude.epoch is None:
-            prune.magnitude = prune.magnitude.model_copy(update={"epoch": epochs // 2})
-        elif prune.method == "magnitude" and prune.magnitude.epoch > epochs:
-            raise ValueError(f"prune.magnitude.epoch ({prune.magnitude.epoch}) is after the last epoch ({epochs})")
-        if prune.method == "imp" and prune.imp.rewind_epoch >= epochs:
-            raise ValueError(f"prune.imp.rewind_epoch ({prune.imp.rewind_epoch}) must be below train.epochs ({epochs})")
-        if prune.method == "sparse_momentum" and self.train.momentum == 0:
+    def _fit_epochs(self) -> RunConfig:
+        """Knobs that scale with train.epochs (schedule window, one-shot epoch) and method checks."""
+        resolved = self.prune.for_epochs(self.train.epochs)
+        if resolved != self.prune:
+            self.prune = resolved
+        if self.prune.method == "sparse_momentum" and self.train.momentum == 0:
             raise ValueError("prune.method sparse_momentum regrows by the SGD momentum buffer; set train.momentum > 0")
         return self
 
@@ -274,16 +291,12 @@ def read_yaml(path: Path) -> dict:
     return data
 
 
-def build_config(raw: dict) -> RunConfig:
+def validate(schema: type[BaseModel], raw: dict, registries: dict) -> BaseModel:
+    """`raw` checked against `schema`, names against `registries`; any problem is a one-line UserError."""
     try:
-        return RunConfig.model_validate(raw)
+        return schema.model_validate(raw, context=registries)
     except ValidationError as err:
         raise UserError(_format_error(err)) from None
-
-
-def load_config(path: Path, overrides: list[str] = ()) -> RunConfig:
-    """Read YAML, apply `--set` overrides, validate."""
-    return build_config(apply_overrides(read_yaml(path), list(overrides)))
 
 
 def dump_yaml(config: RunConfig) -> str:

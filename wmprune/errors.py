@@ -7,3 +7,7 @@ its traceback.
 
 class UserError(Exception):
     """A problem the user caused and can fix; the message names the problem and the fix."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; the last good checkpoint is kept (exit code 1)."""

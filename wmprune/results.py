@@ -1,4 +1,5 @@
-"""Run directories and the files in them (DESIGN.md, "Files on disk"). Every write is atomic."""
+"""Run directories and the files in them (the README's run-file table and docs/experiments.md), the summary
+row measured from tensors, and atomic writes. No torch here, so readers of run files stay light."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
-from wmprune.config import RunConfig
+from wmprune.pruning.counts import LayerCounts, measured_sparsity
+
+if TYPE_CHECKING:
+    from wmprune.config import RunConfig
 
 CONFIG, METRICS, LAYERS, SUMMARY, CHECKPOINT, LOG = (
     "config.yaml", "metrics.csv", "layers.csv", "summary.csv", "checkpoint.pt", "log.txt")
@@ -24,10 +28,30 @@ SUMMARY_FIELDS = ["name", "model", "dataset", "method", "allocation", "seed", "t
                   "params_prunable", "params_nonzero", "compression_ratio", "weights_kept_pct", "test_top1",
                   "test_top5", "epochs", "seconds", "git_sha", "torch_version"]
 EXPORT_FIELDS = ["dense_file_bytes", "bitmask_file_bytes"]  # appended by `wmprune export`
+# Everything wmprune writes into a run directory (`train --overwrite` removes exactly these).
+WRITTEN_PATTERNS = (*RUN_FILES, "weights.*.safetensors")
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
     return cfg.output.root / f"{cfg.name}-{cfg.short_hash()}"
+
+
+def written_files(directory: Path) -> list[Path]:
+    """The files wmprune wrote in a run directory (nothing else a user put there)."""
+    return sorted({path for pattern in WRITTEN_PATTERNS for path in directory.glob(pattern) if path.is_file()})
+
+
+def summarize(cfg: RunConfig, counts: list[LayerCounts], test: dict[str, float]) -> dict:
+    """The measured part of summary.csv (also `wmprune eval --json`)."""
+    sparsity, prunable, nonzero = measured_sparsity(counts)
+    return {
+        "name": cfg.name, "model": cfg.model.name, "dataset": cfg.data.name, "method": cfg.prune.method,
+        "allocation": cfg.prune.allocation, "seed": cfg.seed, "target_sparsity": cfg.prune.target_sparsity,
+        "sparsity": sparsity, "params_prunable": prunable, "params_nonzero": nonzero,
+        "compression_ratio": prunable / nonzero if nonzero else float("inf"),
+        "weights_kept_pct": 100.0 * nonzero / prunable,
+        **test,
+    }
 
 
 def _umask() -> int:
@@ -39,7 +63,7 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Write through a temp file in the same directory, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -56,15 +80,11 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda handle: handle.write(text.encode()))
+    atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    _atomic_write(path, lambda handle: handle.write(data))
-
-
-def atomic_torch_save(path: Path, obj) -> None:
-    _atomic_write(path, lambda handle: torch.save(obj, handle))
+    atomic_write(path, lambda handle: handle.write(data))
 
 
 def write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:

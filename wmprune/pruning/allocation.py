@@ -8,12 +8,10 @@ layer past its cap (`max_layer_sparsity`, or the target itself if that is higher
 from __future__ import annotations
 
 import math
-from typing import Callable
-
 import torch
 
-from wmprune.pruning.distribute import distribute
-from wmprune.pruning.mask import LayerStats
+from wmprune.pruning.budget import Allocation, LayerStats, distribute
+from wmprune.pruning.mask import smallest_where
 from wmprune.pruning.methods.weightmom import weightmom_shares
 
 
@@ -67,8 +65,8 @@ def global_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
         offered = min(cap, removals)
         if offered == 0:
             continue
-        active = score.float().masked_fill(mask == 0, float("inf")).flatten()
-        candidates.append(torch.topk(active, offered, largest=False).values.cpu())
+        chosen = smallest_where(score, mask != 0, offered)
+        candidates.append(score.flatten()[chosen].float().cpu())
         owners.append(torch.full((offered,), layer, dtype=torch.long))
     chosen = torch.topk(torch.cat(candidates), removals, largest=False).indices
     per_layer = torch.bincount(torch.cat(owners)[chosen], minlength=len(stats.scores))
@@ -81,8 +79,6 @@ def _toward_profile(stats: LayerStats, target_pruned: int, desired: torch.Tensor
     gap = (desired - stats.pruned.double()).clamp(min=0)
     return stats.pruned + distribute(removals, gap, stats.caps(target_pruned))
 
-
-Allocation = Callable[[LayerStats, int], torch.Tensor]
 
 ALLOCATIONS: dict[str, Allocation] = {
     "weightmom": weightmom_allocation,

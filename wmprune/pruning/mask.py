@@ -6,28 +6,12 @@ Masks live as tensors of the parameter's dtype so one `torch._foreach_mul_` afte
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from wmprune.pruning.distribute import round_up_largest
+from wmprune.pruning.counts import LayerCounts
 
 _PRUNABLE_TYPES = {"conv": nn.Conv2d, "linear": nn.Linear}
-
-
-@dataclass
-class LayerCounts:
-    """Zeros counted from a weight tensor."""
-
-    layer: str
-    shape: tuple[int, ...]
-    numel: int
-    nonzero: int
-
-    @property
-    def sparsity(self) -> float:
-        return 1.0 - self.nonzero / self.numel
 
 
 def prunable_weights(model: nn.Module, kinds: list[str]) -> dict[str, nn.Parameter]:
@@ -87,41 +71,10 @@ class MaskSet:
             mask.copy_(state[name])
 
 
-def measured_sparsity(counts: list[LayerCounts]) -> tuple[float, int, int]:
-    """(sparsity, prunable, nonzero) over all prunable tensors."""
-    total = sum(c.numel for c in counts)
-    nonzero = sum(c.nonzero for c in counts)
-    return 1.0 - nonzero / total, total, nonzero
+def smallest_where(score: torch.Tensor, eligible: torch.Tensor, count: int) -> torch.Tensor:
+    """Flat indices of the `count` smallest scores among the `eligible` entries (one `topk`, no loop).
 
-
-@dataclass
-class LayerStats:
-    """What an allocation may look at. Counts are int64 CPU tensors, one entry per prunable layer."""
-
-    numels: torch.Tensor
-    pruned: torch.Tensor
-    scores: list[torch.Tensor]  # per-weight importance
-    masks: list[torch.Tensor]  # 1 = kept
-    shapes: list[tuple[int, ...]]
-    max_layer_sparsity: float
-    gamma: float
-    dense: torch.Tensor | None = None  # bool per layer: kept dense (prune.dense_first_layer / _last_layer)
-
-    def open_numels(self) -> torch.Tensor:
-        """Sizes of the layers that may be pruned; 0 for layers kept dense."""
-        if self.dense is None:
-            return self.numels
-        return self.numels.masked_fill(self.dense, 0)
-
-    def caps(self, target_pruned: int) -> torch.Tensor:
-        """Most weights each layer may still lose; 0 for dense layers.
-
-        The ceiling is `max_layer_sparsity`, or the sparsity the open layers need for the target if that is
-        higher. Flooring every layer can leave the caps a few weights short of the target, so the
-        ceiling is rounded by largest remainder instead: the target stays reachable exactly.
-        """
-        open_numels = self.open_numels()
-        ceiling = max(self.max_layer_sparsity, target_pruned / float(open_numels.sum()))
-        allowed = open_numels.double() * min(ceiling, 1.0)
-        short = max(0, target_pruned - int(allowed.floor().sum()))
-        return (round_up_largest(allowed, short) - self.pruned).clamp(min=0)
+    The one masked top-k of the package: pruning takes the lowest-scoring active weights
+    (`eligible = mask != 0`), regrowth the highest-scoring inactive ones (`-score`, `mask == 0`)."""
+    ranked = score.float().masked_fill(~eligible, float("inf")).flatten()
+    return torch.topk(ranked, count, largest=False).indices

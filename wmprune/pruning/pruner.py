@@ -1,54 +1,110 @@
-"""The one object the trainer talks to: masks + method + allocation."""
+"""The one object a training loop talks to — ours or yours: masks + method + allocation.
+
+    pruner = Pruner(model, optimizer, {"method": "weightmom", "target_sparsity": 0.9},
+                    steps_per_epoch=len(loader), epochs=epochs)
+    ...  optimizer.step(); pruner.step()        # after every optimizer step
+    ...  pruner.epoch_end()                     # after every epoch
+
+The config is a `PruneConfig` or a dict of the `prune:` section of a run config (README, "Config keys").
+"""
 
 from __future__ import annotations
 
-from wmprune.config import PruneConfig
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wmprune.config import PruneConfig, validate
 from wmprune.errors import UserError
 from wmprune.pruning.allocation import ALLOCATIONS
-from wmprune.pruning.mask import LayerCounts, MaskSet, measured_sparsity, prunable_weights
+from wmprune.pruning.counts import LayerCounts, measured_sparsity
+from wmprune.pruning.mask import MaskSet, prunable_weights
 from wmprune.pruning.methods import METHODS
-from wmprune.pruning.methods.gradual import TrainingContext
+from wmprune.pruning.methods.base import TrainingContext
+from wmprune.pruning.schedules import SCHEDULES
+
+# What the prune section's names are checked against (wmprune.catalog adds models and datasets).
+PRUNING_REGISTRIES = {
+    "methods": METHODS, "allocations": ALLOCATIONS, "schedules": SCHEDULES,
+    "default_allocations": {name: method.default_allocation for name, method in METHODS.items()},
+}
+
+Batches = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
 
 
 class Pruner:
-    """Drives the configured pruning method; called after every `optimizer.step()`."""
+    """Drives the configured pruning method; `step()` after every `optimizer.step()`.
 
-    def __init__(self, cfg: PruneConfig, context: TrainingContext):
+    `batches` (one pass over training batches) and `loss` are needed only by methods that look at data
+    before training (SNIP). `state` (a `state_dict()`) resumes instead of starting: nothing is pruned
+    at construction then.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, config: PruneConfig | dict[str, Any], *,
+                 steps_per_epoch: int, epochs: int, batches: Batches | None = None,
+                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+                 state: dict | None = None):
+        cfg = config if isinstance(config, PruneConfig) else prune_config(config)
+        try:
+            cfg = cfg.for_epochs(epochs)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
         self.cfg = cfg
-        weights = prunable_weights(context.model, cfg.prunable)
+        weights = prunable_weights(model, cfg.prunable)
         self.masks = MaskSet(weights, dense_layer_names(list(weights), cfg))
         check_dense_layers_fit(self.masks, cfg)
+        context = TrainingContext(model, optimizer, batches or _no_batches, loss, steps_per_epoch, epochs)
         self.method = METHODS[cfg.method](self.masks, cfg, ALLOCATIONS[cfg.allocation], context)
+        self.steps = 0  # optimizer steps so far; the schedule position follows from it
+        if state is not None:
+            self.load_state_dict(state)
+        self.method.on_train_start(self.steps)
 
     @property
     def total_epochs(self) -> int:
+        """Epochs to train in all: the `epochs` given, unless the method trains several levels (IMP)."""
         return self.method.total_epochs
 
     def lr_clock(self, step: int) -> tuple[int, int]:
+        """(position, length) of optimizer step `step` within the LR schedule; IMP restarts it."""
         return self.method.lr_clock(step)
 
-    def on_train_start(self, step: int) -> None:
-        self.method.on_train_start(step)
+    def step(self) -> None:
+        """Call after every `optimizer.step()`: re-applies the masks, updates scores, prunes on schedule."""
+        self.steps += 1
+        self.method.on_step(self.steps)
 
-    def on_step(self, step: int) -> None:
-        self.method.on_step(step)
-
-    def on_epoch_end(self, epoch: int) -> None:
+    def epoch_end(self, epoch: int) -> None:
+        """Call after epoch `epoch` (counted from 1) has been trained and evaluated."""
         self.method.on_epoch_end(epoch)
 
     def layer_counts(self) -> list[LayerCounts]:
         return self.masks.measure()
 
     def sparsity(self) -> float:
+        """Fraction of prunable weights that are zero, counted from the weights."""
         return measured_sparsity(self.masks.measure())[0]
 
     def state_dict(self) -> dict:
-        return {"masks": self.masks.state_dict(), "method": self.method.state_dict()}
+        return {"masks": self.masks.state_dict(), "method": self.method.state_dict(), "steps": self.steps}
 
     def load_state_dict(self, state: dict) -> None:
         self.masks.load_state_dict(state["masks"])
         self.method.load_state_dict(state["method"])
+        self.steps = state["steps"]
         self.masks.apply()
+
+
+def prune_config(raw: dict[str, Any]) -> PruneConfig:
+    """A validated `prune:` section; any problem is a one-line UserError naming the key."""
+    return validate(PruneConfig, raw, PRUNING_REGISTRIES)
+
+
+def _no_batches() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    raise UserError("this pruning method looks at training data before training; pass batches= to Pruner")
 
 
 def dense_layer_names(names: list[str], cfg: PruneConfig) -> tuple[str, ...]:

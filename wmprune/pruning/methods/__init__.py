@@ -4,7 +4,7 @@ Each class names its `default_allocation`, used when `prune.allocation` is left 
 """
 
 from wmprune.pruning.methods.gmp import GradualMagnitude
-from wmprune.pruning.methods.gradual import PruningMethod
+from wmprune.pruning.methods.base import PruningMethod
 from wmprune.pruning.methods.imp import IterativeMagnitude
 from wmprune.pruning.methods.magnitude import OneShotMagnitude
 from wmprune.pruning.methods.random_mask import RandomPruning

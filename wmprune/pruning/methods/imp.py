@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from wmprune.pruning.budget import Allocation
 from wmprune.pruning.mask import MaskSet
-from wmprune.pruning.methods.gradual import Score, ScorePruning, TrainingContext
+from wmprune.pruning.methods.base import Score, ScorePruning, TrainingContext
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig
-    from wmprune.pruning.allocation import Allocation
 
 
 class IterativeMagnitude(ScorePruning):

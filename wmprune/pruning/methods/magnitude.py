@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wmprune.pruning.methods.gradual import GradualPruning, Score
+from wmprune.pruning.methods.base import Score
+from wmprune.pruning.methods.gradual import GradualPruning
 from wmprune.pruning.schedules import SparsitySchedule, build_schedule
 
 if TYPE_CHECKING:

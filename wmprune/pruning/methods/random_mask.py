@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from wmprune.pruning.methods.gradual import PruneAtInit, Score
+from wmprune.pruning.methods.base import PruneAtInit, Score
 
 
 class RandomScore(Score):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from wmprune.pruning.mask import MaskSet
-from wmprune.pruning.methods.gradual import PruneAtInit, Score, TrainingContext
+from wmprune.pruning.methods.base import PruneAtInit, Score, TrainingContext
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig

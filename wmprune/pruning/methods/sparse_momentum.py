@@ -22,8 +22,8 @@ import math
 
 import torch
 
-from wmprune.pruning.distribute import distribute
-from wmprune.pruning.methods.gradual import lowest_active
+from wmprune.pruning.budget import distribute
+from wmprune.pruning.mask import smallest_where
 from wmprune.pruning.methods.random_mask import RandomPruning
 
 
@@ -56,13 +56,12 @@ class SparseMomentum(RandomPruning):
             return
         for mask, weight, count in zip(masks.masks, masks.weights, removed.tolist()):
             if count > 0:
-                mask.view(-1)[lowest_active(weight.abs(), mask, count)] = 0
+                mask.view(-1)[smallest_where(weight.abs(), mask != 0, count)] = 0
         masks.apply()  # a weight pruned now and regrown below must restart at 0
         regrown = self.regrowth_counts(int(removed.sum()), mean_momentum, momentum)
         for mask, m, count in zip(masks.masks, momentum, regrown.tolist()):
             if count > 0:
-                candidates = m.float().masked_fill(mask != 0, -1.0).flatten()
-                mask.view(-1)[torch.topk(candidates, count).indices] = 1
+                mask.view(-1)[smallest_where(-m, mask == 0, count)] = 1
         masks.apply()
 
     def regrowth_counts(self, total: int, mean_momentum: torch.Tensor, momentum: list[torch.Tensor]) -> torch.Tensor:

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from wmprune.pruning.mask import LayerStats, MaskSet
-from wmprune.pruning.methods.gradual import GradualPruning, Score, TrainingContext
+from wmprune.pruning.budget import LayerStats
+from wmprune.pruning.mask import MaskSet
+from wmprune.pruning.methods.base import Score, TrainingContext
+from wmprune.pruning.methods.gradual import GradualPruning
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig

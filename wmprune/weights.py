@@ -1,4 +1,4 @@
-"""Real compressed files of a finished run (safetensors), and loading them back for `wmprune eval --weights`.
+"""The weight files `wmprune export` writes (safetensors), and loading them back (`wmprune eval --weights`).
 
 `bitmask` (metadata `format: wmprune-bitmask`, `bitorder: little`, `shapes`: JSON {name: shape}):
 for each prunable weight `W` (the tensors in the run's layers.csv)
@@ -17,7 +17,6 @@ it cannot execute code.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,20 +24,11 @@ import safetensors
 import safetensors.torch
 import torch
 
-from wmprune import results
 from wmprune.errors import UserError
 
 FORMATS = ("bitmask", "dense")
 BITORDER = "little"
 MASK, VALUES = ".mask", ".values"
-
-
-@dataclass
-class Export:
-    path: Path
-    bytes: int
-    dense_bytes: int
-    bound: int  # 1 bit per prunable weight + 4 bytes per non-zero + every other tensor dense
 
 
 def _packed_bytes(weight: torch.Tensor) -> int:
@@ -77,31 +67,6 @@ def unpack(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> dict[s
 def bitmask_bound(state: dict[str, torch.Tensor], prunable: list[str]) -> int:
     """Bytes of the ideal bitmask file: no header, no alignment, every prunable weight packed."""
     return sum(_packed_bytes(t) if name in prunable else t.numel() * t.element_size() for name, t in state.items())
-
-
-def run_state(run: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """A finished run's model state dict (CPU, contiguous) and the names of its prunable weights."""
-    from wmprune.train import load_checkpoint
-
-    if not (run / results.SUMMARY).is_file():
-        raise UserError(f"{run} has no {results.SUMMARY}: export needs a finished run directory")
-    state = load_checkpoint(run / results.CHECKPOINT, torch.device("cpu"))["model"]
-    prunable = [row["layer"] for row in results.read_csv(run / results.LAYERS)]
-    return {name: tensor.contiguous() for name, tensor in state.items()}, prunable
-
-
-def export_run(run: Path, fmt: str, out: Path | None = None) -> Export:
-    """Write the run's weights as `fmt` (default file `<run>/weights.<fmt>.safetensors`) and record the sizes in
-    its summary.csv (`dense_file_bytes`, `bitmask_file_bytes`)."""
-    if fmt not in FORMATS:
-        raise UserError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
-    state, prunable = run_state(run)
-    dense = safetensors.torch.save(state, {"format": "wmprune-dense"})
-    data = dense if fmt == "dense" else safetensors.torch.save(*pack(state, prunable))
-    path = out or run / f"weights.{fmt}.safetensors"
-    results.atomic_write_bytes(path, data)
-    results.update_summary(run, {"dense_file_bytes": len(dense), f"{fmt}_file_bytes": len(data)})
-    return Export(path, len(data), len(dense), bitmask_bound(state, prunable))
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:

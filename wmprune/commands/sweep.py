@@ -35,7 +35,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from wmprune import results
-from wmprune.config import RunConfig, build_config, dump_yaml, read_yaml, set_dotted
+from wmprune.catalog import build_config
+from wmprune.config import RunConfig, dump_yaml, read_yaml, set_dotted
 from wmprune.errors import UserError
 
 GRID_KEYS = ("base", "sweep", "dense_baseline", "slurm")

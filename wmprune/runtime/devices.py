@@ -1,4 +1,5 @@
-"""Several GPUs through `torchrun` (PyTorch DDP): which process this is, and the collectives a run needs.
+"""Where a run computes: the device, bf16 autocast, and several GPUs through `torchrun` (PyTorch DDP) —
+which process this is, and the collectives a run needs.
 
 `torchrun --nproc_per_node N -m wmprune train ...` starts N copies of the same command. Each trains on its
 shard of every global batch (`data.batch_size` stays the global batch), DDP averages the gradients, so all
@@ -8,11 +9,14 @@ Without torchrun (WORLD_SIZE unset) everything here is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from wmprune.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -70,3 +74,28 @@ def close(world: World) -> None:
     if world.distributed and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def resolve_device(name: str, world: World = World()) -> torch.device:
+    """`auto` picks CUDA when present; an unavailable device is a user error, not a crash.
+
+    Under torchrun each process takes the GPU of its local rank (device `cpu` trains on CPU with gloo).
+    """
+    if world.distributed and name != "cpu" and torch.cuda.is_available():
+        return torch.device("cuda", world.local_rank)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"device '{name}' requested but CUDA is not available here; use device: cpu or auto")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise UserError(f"device '{name}' does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, amp: str):
+    """bf16 autocast on CUDA (amp auto|bf16); full precision elsewhere, where bf16 is slow."""
+    if device.type == "cuda" and amp in ("auto", "bf16"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from wmprune import results
 from wmprune.errors import UserError
-from wmprune.report import ACCURACY_SUFFIX, DENSE
+from wmprune.commands.report import ACCURACY_SUFFIX, DENSE
 
 
 def _save(figure: Figure, path: Path) -> Path:

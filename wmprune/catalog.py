@@ -1,0 +1,27 @@
+"""Everything wmprune offers by name — models, datasets, pruning methods, allocations, schedules — and the
+validation of a run config against it.
+
+`wmprune.config` is the schema and knows no registry; this module hands the registries to its validation,
+so a new model, dataset or method needs only its registry entry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wmprune.config import RunConfig, apply_overrides, read_yaml, validate
+from wmprune.data import DATASETS
+from wmprune.models import MODELS
+from wmprune.pruning.pruner import PRUNING_REGISTRIES
+
+REGISTRIES = {"models": MODELS, "datasets": DATASETS, **PRUNING_REGISTRIES}
+
+
+def build_config(raw: dict) -> RunConfig:
+    """A validated RunConfig from a nested dict; any problem is a one-line UserError naming the key."""
+    return validate(RunConfig, raw, REGISTRIES)
+
+
+def load_config(path: Path, overrides: list[str] = ()) -> RunConfig:
+    """Read YAML, apply `--set` overrides, validate."""
+    return build_config(apply_overrides(read_yaml(path), list(overrides)))

@@ -1,0 +1,163 @@
+"""`wmprune train`: the training loop — SGD, an LR schedule, the pruner after every optimizer step, a
+checkpoint per epoch — and the run directory it writes (the README's run-file table)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import Progress
+
+from wmprune import results
+from wmprune.config import RunConfig, dump_yaml
+from wmprune.errors import TrainingDiverged, UserError
+from wmprune.runtime.checkpoint import load_checkpoint, restore, save_checkpoint
+from wmprune.runtime.console import progress_bar, results_table
+from wmprune.runtime.devices import (World, autocast, close, from_main, init_world, main_decides, resolve_device,
+                                     sum_across)
+from wmprune.runtime.metrics import evaluate
+from wmprune.runtime.run import Run, build_run
+
+
+def train_command(cfg: RunConfig, out: Path | None, resume: bool, overwrite: bool) -> None:
+    """`wmprune train`: one run into `out` (default `output.root/<name>-<hash>`), also under torchrun, where
+    the processes train one run together (DDP) and rank 0 alone inspects and writes the directory."""
+    directory = out if out is not None else results.default_run_dir(cfg)
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite contradict each other; pass one")
+    if resume and (directory / results.SUMMARY).exists():
+        Console().print(f"{directory} is already finished; nothing to do")
+        return
+    world = init_world()
+    continuing = prepare_run_dir(directory, dump_yaml(cfg), resume, overwrite) if world.is_main else None
+    continuing = main_decides(world, continuing)
+    train(cfg, directory, continuing, Console(record=True, quiet=not world.is_main), world)
+    close(world)
+
+
+def prepare_run_dir(directory: Path, config_text: str, resume: bool, overwrite: bool) -> bool:
+    """Decide between a fresh start and a resume; refuse to touch an existing run otherwise.
+
+    Returns True when training should resume from the directory's checkpoint. `overwrite` removes every
+    file wmprune wrote there (run files, exported weights) and nothing else.
+    """
+    existing = results.written_files(directory)
+    if not existing:
+        return False
+    if overwrite:
+        for path in existing:
+            path.unlink()
+        return False
+    if not resume:
+        raise UserError(f"{directory} already holds a run ({', '.join(p.name for p in existing)}); pass --resume "
+                        "to continue it, --overwrite to replace it, or --out for another directory")
+    saved = directory / results.CONFIG
+    if saved.exists() and saved.read_text() != config_text:
+        raise UserError(f"--resume: the config differs from {saved}; resume with the same config and --set "
+                        "values, or train into a new --out")
+    return (directory / results.CHECKPOINT).exists()
+
+
+def train_one_epoch(run: Run, progress: Progress, task) -> dict[str, float]:
+    run.model.train()
+    device = run.device
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen = torch.zeros((), dtype=torch.long, device=device)
+    for images, labels in run.train_loader.epoch(run.epoch):
+        with autocast(device, run.cfg.train.amp):
+            logits = run.forward(images)
+            loss = run.loss(logits, labels)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        run.scheduler.step()
+        run.step += 1
+        run.pruner.step()
+        # Accumulate on the device: one host sync per epoch, not per step.
+        loss_sum += loss.detach().double() * len(labels)
+        correct += (logits.detach().argmax(dim=1) == labels).sum()
+        seen += len(labels)
+        progress.advance(task)
+    sum_across(run.world, loss_sum, correct, seen)
+    train_loss = loss_sum.item() / seen.item()
+    if not math.isfinite(train_loss):
+        raise TrainingDiverged(
+            f"training loss became {train_loss} in epoch {run.epoch + 1}; the last good checkpoint in "
+            f"{run.directory} is kept — lower train.lr or check the data")
+    return {"train_loss": train_loss, "train_top1": 100.0 * correct.item() / seen.item()}
+
+
+def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world: World = World()) -> dict:
+    """Train (or continue) the run in `directory`; returns its summary row. Only rank 0 writes files."""
+    setup_started = time.perf_counter()
+    state = load_checkpoint(directory / results.CHECKPOINT, resolve_device(cfg.device, world)) if resume else None
+    run = build_run(cfg, directory, world, state["pruner"] if state else None)
+    writes = world.is_main
+    log_path = directory / results.LOG
+    # A resumed run's log continues the earlier sessions' instead of replacing them.
+    earlier_log = log_path.read_text() if resume and log_path.exists() else ""
+    if state:
+        restore(run, state)
+        console.print(f"resuming {directory} at epoch {run.epoch}, step {run.step} "
+                      f"(data, model and checkpoint ready in {time.perf_counter() - setup_started:.2f}s)")
+    elif writes:
+        results.atomic_write_text(directory / results.CONFIG, dump_yaml(cfg))
+    if cfg.data.name == "synthetic":
+        console.print("[bold yellow]SYNTHETIC DATA: random images, a smoke test only — accuracy means nothing[/]")
+    console.print(f"{cfg.name}: {cfg.model.name}×{cfg.model.width} on {cfg.data.name}, method {cfg.prune.method} "
+                  f"→ {cfg.prune.target_sparsity:.3f} sparsity, {run.pruner.total_epochs} epochs on {run.device}")
+    _same_masks_everywhere(run)
+
+    steps_per_epoch = len(run.train_loader)
+    epochs = run.pruner.total_epochs  # train.epochs, unless the method trains several levels (IMP)
+    with progress_bar(console) as progress:
+        task = progress.add_task("training", total=epochs * steps_per_epoch,
+                                 completed=run.epoch * steps_per_epoch)
+        while run.epoch < epochs:
+            started = time.perf_counter()
+            lr = run.optimizer.param_groups[0]["lr"]
+            train_stats = train_one_epoch(run, progress, task)
+            test_stats = evaluate(run.forward, run.test_loader, cfg.train.amp)
+            sparsity = run.pruner.sparsity()
+            # After measuring: the row describes the network that was trained this epoch, not the one a
+            # method makes of it for the next (sparse_momentum regrows, IMP prunes and rewinds).
+            run.pruner.epoch_end(run.epoch + 1)
+            _same_masks_everywhere(run)
+            run.epoch += 1
+            seconds = time.perf_counter() - started
+            run.seconds += seconds
+            run.metrics.append({"epoch": run.epoch, "step": run.step, "lr": lr, **train_stats, **test_stats,
+                                "sparsity": sparsity, "seconds": round(seconds, 3)})
+            console.print(f"epoch {run.epoch:>3}/{epochs}  loss {train_stats['train_loss']:.4f}  "
+                          f"train {train_stats['train_top1']:6.2f}  test {test_stats['test_top1']:6.2f}  "
+                          f"sparsity {sparsity:.4f}  {seconds:.1f}s")
+            if writes:
+                save_checkpoint(run)
+                results.write_csv(directory / results.METRICS, results.METRIC_FIELDS, run.metrics)
+                results.atomic_write_text(log_path, earlier_log + console.export_text(clear=False))
+            progress.update(task, description=f"epoch {run.epoch}/{epochs}")
+
+    counts = run.pruner.layer_counts()
+    last = run.metrics[-1]
+    summary = results.summarize(cfg, counts, {key: float(last[key]) for key in ("test_top1", "test_top5")})
+    summary.update(epochs=epochs, seconds=round(run.seconds, 2), git_sha=results.git_sha(),
+                   torch_version=torch.__version__)
+    console.print(results_table(f"{cfg.name} — {directory}", summary))
+    if writes:
+        results.write_csv(directory / results.LAYERS, results.LAYER_FIELDS, [
+            {"layer": c.layer, "shape": "x".join(map(str, c.shape)), "numel": c.numel, "nonzero": c.nonzero,
+             "sparsity": c.sparsity} for c in counts])
+        results.write_csv(directory / results.SUMMARY, results.SUMMARY_FIELDS, [summary])
+        results.atomic_write_text(log_path, earlier_log + console.export_text(clear=False))
+    return summary
+
+
+def _same_masks_everywhere(run: Run) -> None:
+    """Under DDP, rank 0's masks for all: the weights agree, but a decision from local data (SNIP) may not."""
+    if run.world.distributed:
+        from_main(run.world, run.pruner.masks.masks)
+        run.pruner.masks.apply()

@@ -1,0 +1,135 @@
+"""The method interface: what the Pruner drives, and pruning by a per-weight score.
+
+`PruningMethod` is the interface (and trains dense). `ScorePruning` removes the lowest-scoring active
+weights of each layer, as many as the allocation gives it; subclasses choose the score and when to prune:
+`PruneAtInit` once before the first step (random, SNIP), `gradual.GradualPruning` along a sparsity
+schedule (WeightMom, GMP, one-shot magnitude), `imp.IterativeMagnitude` between retraining levels.
+No regrowth here (sparse_momentum adds it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable
+
+import torch
+from torch import nn
+
+from wmprune.pruning.budget import Allocation, LayerStats
+from wmprune.pruning.mask import MaskSet, smallest_where
+
+if TYPE_CHECKING:
+    from wmprune.config import PruneConfig
+
+
+@dataclass
+class TrainingContext:
+    """What the trainer hands a method once: the run's model, optimizer, data and loss."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]  # one pass over training batches
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> scalar
+    steps_per_epoch: int
+    epochs: int  # train.epochs
+
+
+class Score:
+    """Per-weight importance kept alongside the masks; lower means pruned first. Stateless: current |w|."""
+
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, context: TrainingContext):
+        self.masks = masks
+
+    def update(self) -> None:
+        """Called after every optimizer step."""
+
+    def scores(self) -> list[torch.Tensor]:
+        return [w.detach().abs() for w in self.masks.weights]
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class PruningMethod:
+    """What the Pruner drives. The base class trains dense: masks stay all ones."""
+
+    default_allocation = "uniform"  # used when `prune.allocation` is left out
+
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
+        self.masks = masks
+        self.cfg = cfg
+        self.allocate = allocate
+        self.context = context
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs the run trains in all (IMP trains several levels)."""
+        return self.context.epochs
+
+    def lr_clock(self, step: int) -> tuple[int, int]:
+        """(position, length) in optimizer steps of `step` within the LR schedule; IMP restarts it."""
+        return step, self.context.epochs * self.context.steps_per_epoch
+
+    def on_train_start(self, step: int) -> None:
+        """Called once before the first batch of a fresh or resumed run."""
+
+    def on_step(self, step: int) -> None:
+        """Called after `optimizer.step()`; `step` counts optimizer steps from 1."""
+
+    def on_epoch_end(self, epoch: int) -> None:
+        """Called after epoch `epoch` (counted from 1) has been trained and evaluated."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class ScorePruning(PruningMethod):
+    """Prune by a score whenever the subclass says; masks re-applied after every step."""
+
+    score_class: type[Score] = Score
+
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
+        super().__init__(masks, cfg, allocate, context)
+        self.score = self.score_class(masks, cfg, context)
+
+    def on_step(self, step: int) -> None:
+        self.masks.apply()
+        self.score.update()
+
+    @torch.no_grad()
+    def prune_to(self, sparsity: float) -> None:
+        """Zero the lowest-scoring active weights until exactly round(sparsity · N) are pruned."""
+        masks = self.masks
+        numels = masks.numels()
+        pruned = numels - masks.active_counts()
+        target = round(sparsity * int(numels.sum()))
+        if target <= int(pruned.sum()):
+            return
+        scores = self.score.scores()
+        stats = LayerStats(numels, pruned, scores, masks.masks, [tuple(w.shape) for w in masks.weights],
+                           self.cfg.max_layer_sparsity, self.cfg.gamma, masks.dense)
+        to_remove = (self.allocate(stats, target) - pruned).tolist()
+        for mask, score, count in zip(masks.masks, scores, to_remove):
+            if count > 0:
+                mask.view(-1)[smallest_where(score, mask != 0, count)] = 0
+        masks.apply()
+
+    def state_dict(self) -> dict:
+        return {"score": self.score.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.score.load_state_dict(state["score"])
+
+
+class PruneAtInit(ScorePruning):
+    """Prune to the target once, before the first step, and keep that mask (random, SNIP)."""
+
+    def on_train_start(self, step: int) -> None:
+        if step == 0:
+            self.prune_to(self.cfg.target_sparsity)

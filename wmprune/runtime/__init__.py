@@ -1,0 +1,2 @@
+"""The run's machinery, between the commands and the building blocks: devices and torchrun processes,
+data loaders, optimizer and LR schedule, assembling a run, checkpoints, accuracy, console output."""

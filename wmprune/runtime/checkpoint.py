@@ -1,0 +1,73 @@
+"""Checkpoints: a run's whole state (weights, optimizer, LR schedule, pruner, position, metrics and every
+random number generator) saved atomically each epoch, and loaded without executing code."""
+
+from __future__ import annotations
+
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wmprune import results
+from wmprune.errors import UserError
+from wmprune.runtime.run import Run
+
+
+def capture_rng() -> dict:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos, "has_gauss": has_gauss,
+                  "cached": cached},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy = state["numpy"]
+    np.random.set_state(("MT19937", numpy["keys"].numpy().astype(np.uint32), numpy["pos"],
+                         numpy["has_gauss"], numpy["cached"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(run: Run) -> None:
+    state = {
+        "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(), "pruner": run.pruner.state_dict(),
+        "epoch": run.epoch, "step": run.step, "seconds": run.seconds, "rng": capture_rng(),
+        # Kept with the weights, so a crash between the two writes never loses a metrics row.
+        "metrics": run.metrics,
+    }
+    results.atomic_write(run.directory / results.CHECKPOINT, lambda handle: torch.save(state, handle))
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict:
+    """Read a checkpoint without executing code (`weights_only`); a damaged file is a user error."""
+    try:
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols; we refuse them below
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"no checkpoint at {path}; train the run first") from None
+    except Exception as exc:  # torch raises many types for damaged or hostile files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot load checkpoint {path} ({reason[:160]}); "
+                        "it is damaged or not a wmprune checkpoint — retrain or restore it") from None
+
+
+def restore(run: Run, state: dict) -> None:
+    """Everything but the pruner (which `build_run` resumed from the same state) back as it was saved."""
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.epoch, run.step, run.seconds, run.metrics = state["epoch"], state["step"], state["seconds"], state["metrics"]
+    restore_rng(state["rng"])

@@ -1,0 +1,33 @@
+"""Top-1 / top-5 accuracy and mean loss of a model on a split."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wmprune.data.loader import TensorLoader
+from wmprune.runtime.devices import autocast
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: TensorLoader, amp: str = "auto") -> dict[str, float]:
+    """test_loss (mean cross-entropy), test_top1 and test_top5 in percent over the whole split."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=loader.device)
+    top1 = torch.zeros((), dtype=torch.long, device=loader.device)
+    top5 = torch.zeros((), dtype=torch.long, device=loader.device)
+    for images, labels in loader.epoch(0):
+        with autocast(loader.device, amp):
+            logits = model(images)
+        logits = logits.float()
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum").double()
+        ranked = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        hits = ranked == labels[:, None]
+        top1 += hits[:, 0].sum()
+        top5 += hits.any(dim=1).sum()
+    model.train(was_training)
+    n = len(loader.labels)
+    return {"test_loss": loss_sum.item() / n, "test_top1": 100.0 * top1.item() / n,
+            "test_top5": 100.0 * top5.item() / n}

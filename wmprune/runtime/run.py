@@ -1,0 +1,74 @@
+"""A training run assembled from its config: device, data, model, optimizer, pruner, LR schedule."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wmprune.config import RunConfig
+from wmprune.data.loader import TensorLoader
+from wmprune.models import build_model
+from wmprune.pruning.pruner import Pruner
+from wmprune.runtime.devices import World, resolve_device
+from wmprune.runtime.loaders import load_splits, make_loaders
+from wmprune.runtime.optim import build_optimizer, build_scheduler
+
+
+@dataclass
+class Run:
+    """Everything a training run holds between epochs."""
+
+    cfg: RunConfig
+    directory: Path
+    device: torch.device
+    model: nn.Module
+    forward: nn.Module  # the model, possibly wrapped by DDP and torch.compile
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    pruner: Pruner
+    train_loader: TensorLoader
+    test_loader: TensorLoader
+    world: World
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> training loss
+    epoch: int = 0
+    step: int = 0
+    seconds: float = 0.0
+    metrics: list[dict] = field(default_factory=list)  # one row per finished epoch (metrics.csv)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_run(cfg: RunConfig, directory: Path, world: World, pruner_state: dict | None = None) -> Run:
+    """A fresh run; with `pruner_state` (from a checkpoint) the pruner resumes instead of pruning at start."""
+    device = resolve_device(cfg.device, world)
+    splits = load_splits(cfg)
+    seed_everything(cfg.seed)
+    model = build_model(cfg.model.name, splits.num_classes, cfg.model.width).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    train_loader, test_loader = make_loaders(cfg, splits, device, world)
+    optimizer = build_optimizer(cfg.train, model)
+    loss = partial(F.cross_entropy, label_smoothing=cfg.train.label_smoothing)
+    pruner = Pruner(model, optimizer, cfg.prune, steps_per_epoch=len(train_loader), epochs=cfg.train.epochs,
+                    batches=partial(train_loader.epoch, 0), loss=loss, state=pruner_state)
+    scheduler = build_scheduler(cfg.train, optimizer, len(train_loader), pruner.lr_clock)
+    forward = model
+    if world.distributed:
+        forward = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.train.compile:
+        forward = torch.compile(forward)
+    return Run(cfg, directory, device, model, forward, optimizer, scheduler, pruner, train_loader, test_loader,
+               world, loss)
