@@ -67,7 +67,7 @@ def measure_run(cfg: RunConfig, directory, weights=None) -> dict:
 
     device = resolve_device(cfg.device)
     splits = load_splits(cfg)
-    model = build_model(cfg.model.name, splits.num_classes, cfg.model.width).to(device)
+    model = build_model(cfg.model.name, splits.num_classes, cfg.model.width, splits.channels).to(device)
     state = load_weights(weights) if weights else load_checkpoint(directory / results.CHECKPOINT, device)["model"]
     try:
         model.load_state_dict(state)
