@@ -13,14 +13,12 @@ original name and time stamp stripped from their gzip headers: the decompressed 
 published for the uncompressed official files, the `.gz` files do not have the official ones. So the
 md5 sums below are checked on download only; every file read is checked for its structure.
 
-`python -m wmprune.data.fashion_mnist --download --root data` (what `make data` runs where apt cannot
-install the package) finds or fetches the files and checks that they read.
+`python -m wmprune.data fashion-mnist --download` (what `make data` runs) finds or fetches the files and
+checks that they read.
 """
 
-import argparse
 import gzip
 import struct
-import sys
 import zlib
 from pathlib import Path
 
@@ -131,23 +129,3 @@ def _invalid(path: Path, problem: str) -> UserError:
     else:
         fix = "delete it, then run `make data` or set data.download: true"
     return UserError(f"{path} is not a valid Fashion-MNIST IDX file: {problem}; {fix}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Find the files (or fetch them with --download) and check that they read; exit 2 with one line if not."""
-    parser = argparse.ArgumentParser(prog="python -m wmprune.data.fashion_mnist", description=__doc__.split("\n")[0])
-    parser.add_argument("--root", type=Path, default=Path("data"), help="data.root (default: data)")
-    parser.add_argument("--download", action="store_true", help="fetch missing files from the official source")
-    args = parser.parse_args(argv)
-    try:
-        splits = load_fashion_mnist(args.root, args.download)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"{NAME}: {len(splits.train_labels)} train / {len(splits.test_labels)} test images "
-          f"in {find(args.root)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
