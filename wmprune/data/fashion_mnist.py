@@ -4,9 +4,9 @@ Source: H. Xiao, K. Rasul and R. Vollgraf, "Fashion-MNIST: a Novel Image Dataset
 Machine Learning Algorithms", 2017, arXiv 1708.07747; files at
 https://github.com/zalandoresearch/fashion-mnist. 60 000 train / 10 000 test greyscale 28×28 images of
 10 clothing classes, in four gzip files in the IDX format of LeCun's MNIST
-(http://yann.lecun.com/exdb/mnist/): a big-endian header — the magic number 0x0000 08 0D (08: unsigned
-bytes, D: the number of dimensions, so 2051 for the images and 2049 for the labels), then D 32-bit sizes —
-followed by the values, row-major.
+(http://yann.lecun.com/exdb/mnist/): a big-endian header — the magic number 0x0800 + D (0x08: unsigned
+bytes; D: the number of dimensions, so 2051 for the images and 2049 for the labels), then D 32-bit
+sizes — followed by the values, row-major.
 
 Debian's package `dataset-fashion-mnist` (0.0~git20200523.55506a9-1) ships the four files with the
 original name and time stamp stripped from their gzip headers: the decompressed bytes have the md5 sums
