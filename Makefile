@@ -11,7 +11,7 @@ SWEEP_FLAGS = $(if $(WORKERS),--workers $(WORKERS)) $(if $(GPUS),--gpus $(GPUS))
 # The run whose per-layer sparsity is plotted next to the tables.
 LAYERS_RUN = $*-weightmom-s0.9-seed0
 
-.PHONY: install quickstart test clean reproduce $(addprefix reproduce-,$(PAIRS) digits)
+.PHONY: install quickstart test data clean reproduce $(addprefix reproduce-,$(PAIRS) digits)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,17 @@ quickstart: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Real Fashion-MNIST (Xiao et al. 2017, arXiv 1708.07747). As root with apt: Debian's package (files in
+# /usr/share/datasets/fashion-mnist/; apt-get update only if the package is not yet known). Where that is
+# not possible or fails, the next line downloads the four official files into data/fashion-mnist/ and
+# checks their md5; either way it then checks that the files read.
+data: $(STAMP)
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y dataset-fashion-mnist || \
+		{ apt-get update && apt-get install -y dataset-fashion-mnist; } || true; \
+	fi
+	$(BIN)/python -m wmprune.data fashion-mnist --download --root data
 
 # grid → runs → tables → figures. Resumable: a second call skips finished runs and resumes interrupted ones.
 $(addprefix reproduce-,$(PAIRS) digits): reproduce-%: $(STAMP)

@@ -29,6 +29,7 @@ def test_cifar10_round_trip(tmp_path):
 
     assert (splits.name, splits.num_classes, splits.synthetic) == ("cifar10", 10, False)
     assert splits.train_images.shape == (100, 3, 32, 32) and splits.train_images.dtype == torch.uint8
+    assert splits.channels == 3
     assert splits.test_images.shape == (20, 3, 32, 32)
     assert splits.train_labels.dtype == torch.int64
     assert splits.train_labels.tolist() == sum((b[b"labels"] for b in train), [])
@@ -155,9 +156,9 @@ def test_download_failure_is_a_user_error(tmp_path, monkeypatch):
 def test_digits():
     splits = load_digits_splits(None, False)
     assert (splits.name, splits.num_classes, splits.synthetic) == ("digits", 10, False)
-    assert splits.train_images.shape == (1437, 3, 32, 32) and splits.test_images.shape == (360, 3, 32, 32)
+    assert splits.train_images.shape == (1437, 1, 32, 32) and splits.test_images.shape == (360, 1, 32, 32)
+    assert splits.channels == 1
     assert splits.train_images.dtype == torch.uint8 and splits.train_labels.dtype == torch.int64
-    assert torch.equal(splits.train_images[:, 0], splits.train_images[:, 2])
     assert splits.train_images.max() >= 250  # scaled from 0..16 to 0..255
     # stratified: every class is 20% of the test split, to within one image
     everything = torch.cat([splits.train_labels, splits.test_labels]).bincount()

@@ -51,6 +51,16 @@ def test_convs_before_batchnorm_have_no_bias(name):
     assert convs and all(m.bias is None for m in convs)
 
 
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_input_channels_come_from_the_caller(name):
+    model = build_model(name, 10, 0.125, in_channels=1)
+    first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    assert first.in_channels == 1
+    model.eval()
+    assert model(torch.randn(2, 1, 32, 32)).shape == (2, 10)
+    assert next(m for m in build_model(name, 10, 0.125).modules() if isinstance(m, nn.Conv2d)).in_channels == 3
+
+
 def test_width_scales_channels_with_floor_of_one():
     tiny = build_model("vgg16", 10, 0.001)
     first = next(m for m in tiny.modules() if isinstance(m, nn.Conv2d))

@@ -2,12 +2,14 @@
 
 from wmprune.data.cifar import load_cifar10, load_cifar100
 from wmprune.data.digits import load_digits_splits
+from wmprune.data.fashion_mnist import load_fashion_mnist
 from wmprune.data.synthetic import load_synthetic
 
 DATASETS = {
     "cifar10": load_cifar10,
     "cifar100": load_cifar100,
     "digits": load_digits_splits,
+    "fashion-mnist": load_fashion_mnist,
     "synthetic": load_synthetic,
 }
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wmprune.data.download import fetch
 from wmprune.data.splits import Splits
 from wmprune.errors import UserError
 
@@ -101,16 +102,8 @@ def _missing(archive: _Archive, folder: Path) -> list[str]:
 
 
 def _download(archive: _Archive, root: Path) -> None:
-    # Imported here: torchvision is slow to import and only fetching needs it.
-    from torchvision.datasets.utils import download_and_extract_archive
-
-    try:
-        download_and_extract_archive(archive.url, download_root=str(root), md5=archive.md5)
-    except (OSError, RuntimeError) as e:  # URLError is an OSError; a bad md5 is a RuntimeError
-        raise UserError(
-            f"{archive.name}: downloading {archive.url} failed ({e!r}); check the network, or put "
-            f"the extracted archive from {HOME} at {root}"
-        ) from e
+    fetch(archive.name, archive.url, root, archive.md5, extract=True,
+          otherwise=f"put the extracted archive from {HOME} at {root}")
 
 
 def _read_split(

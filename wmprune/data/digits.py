@@ -16,10 +16,10 @@ from wmprune.data.splits import Splits
 
 
 def load_digits_splits(root: Path, download: bool) -> Splits:
-    """The digits as uint8 N×3×32×32 images with a fixed stratified 80/20 split (1437 / 360).
+    """The digits as uint8 N×1×32×32 grey images with a fixed stratified 80/20 split (1437 / 360).
 
-    Pixels are scaled from 0..16 to 0..255, resized bilinearly to 32×32 and copied into three
-    channels, so CIFAR models run on them unchanged. `root` and `download` are ignored (the data
+    Pixels are scaled from 0..16 to 0..255 and resized bilinearly to 32×32, so CIFAR models run on them
+    with a one-channel first convolution. `root` and `download` are ignored (the data
     ships with scikit-learn); they are there so every loader has the same signature.
     """
     # Imported here: scikit-learn is slow to import and only this dataset needs it.
@@ -29,7 +29,7 @@ def load_digits_splits(root: Path, download: bool) -> Splits:
     digits = load_digits()
     small = torch.from_numpy(digits.images).float().mul(255 / 16).unsqueeze(1)
     large = F.interpolate(small, size=(32, 32), mode="bilinear", align_corners=False)
-    images = large.round().clamp(0, 255).to(torch.uint8).repeat(1, 3, 1, 1)
+    images = large.round().clamp(0, 255).to(torch.uint8)
     labels = torch.from_numpy(digits.target).long()
     train, test = train_test_split(
         np.arange(len(labels)), test_size=0.2, stratify=digits.target, random_state=0

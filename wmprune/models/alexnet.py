@@ -31,14 +31,14 @@ def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
 
 
 class AlexNet(nn.Module):
-    """CIFAR AlexNet (Krizhevsky 2014, arXiv 1404.5997) with BatchNorm; input N×3×32×32."""
+    """CIFAR AlexNet (Krizhevsky 2014, arXiv 1404.5997) with BatchNorm; input N×in_channels×32×32."""
 
-    def __init__(self, num_classes: int, width: float) -> None:
+    def __init__(self, num_classes: int, width: float, in_channels: int) -> None:
         super().__init__()
         c1, c2, c3, c4, c5 = (scaled(c, width) for c in (64, 192, 384, 256, 256))
         hidden = scaled(4096, width)
         self.features = nn.Sequential(
-            *_conv_bn_relu(3, c1, stride=2),  # 32 -> 16
+            *_conv_bn_relu(in_channels, c1, stride=2),  # 32 -> 16
             nn.MaxPool2d(2),  # -> 8
             *_conv_bn_relu(c1, c2),
             nn.MaxPool2d(2),  # -> 4
@@ -62,6 +62,6 @@ class AlexNet(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-def build_alexnet(num_classes: int, width: float) -> nn.Module:
+def build_alexnet(num_classes: int, width: float, in_channels: int) -> nn.Module:
     """CIFAR AlexNet with every channel and hidden-unit count scaled by `width`."""
-    return AlexNet(num_classes, width)
+    return AlexNet(num_classes, width, in_channels)

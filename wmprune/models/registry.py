@@ -1,4 +1,4 @@
-"""Model registry: architecture name -> builder `(num_classes, width) -> nn.Module`."""
+"""Model registry: architecture name -> builder `(num_classes, width, in_channels) -> nn.Module`."""
 
 from collections.abc import Callable
 
@@ -9,15 +9,16 @@ from wmprune.models.alexnet import build_alexnet
 from wmprune.models.resnet import build_resnet50
 from wmprune.models.vgg import build_vgg16
 
-MODELS: dict[str, Callable[[int, float], nn.Module]] = {
+MODELS: dict[str, Callable[[int, float, int], nn.Module]] = {
     "alexnet": build_alexnet,
     "vgg16": build_vgg16,
     "resnet50": build_resnet50,
 }
 
 
-def build_model(name: str, num_classes: int, width: float) -> nn.Module:
-    """Build the registered CIFAR model `name` with `num_classes` outputs and channel multiplier `width`."""
+def build_model(name: str, num_classes: int, width: float, in_channels: int = 3) -> nn.Module:
+    """Build the registered CIFAR model `name` with `num_classes` outputs, channel multiplier `width` and
+    `in_channels` input channels (the dataset's: 3 for colour, 1 for grey)."""
     if name not in MODELS:
         raise UserError(f"model.name: unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    return MODELS[name](num_classes, width)
+    return MODELS[name](num_classes, width, in_channels)

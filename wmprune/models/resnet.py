@@ -51,11 +51,11 @@ class Bottleneck(nn.Module):
 class ResNet(nn.Module):
     """Bottleneck ResNet with a CIFAR stem; `blocks` gives the number of blocks per stage."""
 
-    def __init__(self, blocks: tuple[int, ...], num_classes: int, width: float) -> None:
+    def __init__(self, blocks: tuple[int, ...], num_classes: int, width: float, in_channels: int) -> None:
         super().__init__()
         stem = scaled(64, width)
         self.stem = nn.Sequential(
-            nn.Conv2d(3, stem, kernel_size=3, padding=1, bias=False),
+            nn.Conv2d(in_channels, stem, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(stem),
             nn.ReLU(inplace=True),
         )
@@ -80,6 +80,6 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(out, 1))
 
 
-def build_resnet50(num_classes: int, width: float) -> nn.Module:
+def build_resnet50(num_classes: int, width: float, in_channels: int) -> nn.Module:
     """CIFAR ResNet50 (He et al. 2016, arXiv 1512.03385), channels scaled by `width`."""
-    return ResNet(BLOCKS_PER_STAGE, num_classes, width)
+    return ResNet(BLOCKS_PER_STAGE, num_classes, width, in_channels)

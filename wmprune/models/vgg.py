@@ -24,12 +24,12 @@ VGG16_CONFIG: list[int | str] = [
 
 
 class VGG(nn.Module):
-    """VGG-BN feature stack from `config` plus one linear classifier; input N×3×32×32."""
+    """VGG-BN feature stack from `config` plus one linear classifier; input N×in_channels×32×32."""
 
-    def __init__(self, config: list[int | str], num_classes: int, width: float) -> None:
+    def __init__(self, config: list[int | str], num_classes: int, width: float, in_channels: int) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        cin = 3
+        cin = in_channels
         for item in config:
             if item == "M":
                 layers.append(nn.MaxPool2d(2))
@@ -50,6 +50,6 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-def build_vgg16(num_classes: int, width: float) -> nn.Module:
+def build_vgg16(num_classes: int, width: float, in_channels: int) -> nn.Module:
     """CIFAR VGG16-BN (Simonyan & Zisserman 2015, arXiv 1409.1556), channels scaled by `width`."""
-    return VGG(VGG16_CONFIG, num_classes, width)
+    return VGG(VGG16_CONFIG, num_classes, width, in_channels)
