@@ -21,7 +21,7 @@ def measure_run(cfg: RunConfig, directory: Path, weights: Path | None = None) ->
     """The run's summary fields (summary.csv names) measured again from its checkpoint or `weights` file."""
     device = resolve_device(cfg.device)
     splits = load_splits(cfg)
-    model = build_model(cfg.model.name, splits.num_classes, cfg.model.width).to(device)
+    model = build_model(cfg.model.name, splits.num_classes, cfg.model.width, splits.channels).to(device)
     state = load_weights(weights) if weights else load_checkpoint(directory / results.CHECKPOINT, device)["model"]
     try:
         model.load_state_dict(state)

@@ -55,7 +55,7 @@ def build_run(cfg: RunConfig, directory: Path, world: World, pruner_state: dict 
     device = resolve_device(cfg.device, world)
     splits = load_splits(cfg)
     seed_everything(cfg.seed)
-    model = build_model(cfg.model.name, splits.num_classes, cfg.model.width).to(device)
+    model = build_model(cfg.model.name, splits.num_classes, cfg.model.width, splits.channels).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     train_loader, test_loader = make_loaders(cfg, splits, device, world)
