@@ -67,6 +67,8 @@ class DataConfig(_Strict):
     batch_size: int = Field(128, gt=0)
     augment: bool = True
     download: bool = False
+    val_size: int | None = Field(None, ge=0, description="training images held out for validation; "
+                                                          "left out: the dataset's default; 0: none")
 
 
 class TrainConfig(_Strict):
@@ -206,6 +208,14 @@ class RunConfig(_Strict):
         if v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()):
             return v
         raise ValueError("must be auto, cpu, cuda or cuda:N")
+
+    @model_validator(mode="after")
+    def _dataset_val_size(self, info: ValidationInfo) -> RunConfig:
+        """A left-out data.val_size becomes the dataset's default, written resolved into config.yaml."""
+        if self.data.val_size is None:
+            default = _names(info, "val_sizes")[self.data.name]
+            self.data = self.data.model_copy(update={"val_size": default})
+        return self
 
     @model_validator(mode="after")
     def _fit_epochs(self) -> RunConfig:

@@ -14,6 +14,7 @@ from rich.progress import Progress
 from wmprune import results
 from wmprune.config import RunConfig, dump_yaml
 from wmprune.errors import TrainingDiverged, UserError
+from wmprune.models.cost import output_positions
 from wmprune.runtime.checkpoint import load_checkpoint, restore, save_checkpoint
 from wmprune.runtime.console import progress_bar, results_table
 from wmprune.runtime.devices import (World, autocast, close, from_main, init_world, main_decides, resolve_device,
@@ -122,6 +123,7 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
             lr = run.optimizer.param_groups[0]["lr"]
             train_stats = train_one_epoch(run, progress, task)
             test_stats = evaluate(run.forward, run.test_loader, cfg.train.amp)
+            val_stats = validate(run)
             sparsity = run.pruner.sparsity()
             # After measuring: the row describes the network that was trained this epoch, not the one a
             # method makes of it for the next (sparse_momentum regrows, IMP prunes and rewinds).
@@ -131,10 +133,11 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
             seconds = time.perf_counter() - started
             run.seconds += seconds
             run.metrics.append({"epoch": run.epoch, "step": run.step, "lr": lr, **train_stats, **test_stats,
-                                "sparsity": sparsity, "seconds": round(seconds, 3)})
-            console.print(f"epoch {run.epoch:>3}/{epochs}  loss {train_stats['train_loss']:.4f}  "
-                          f"train {train_stats['train_top1']:6.2f}  test {test_stats['test_top1']:6.2f}  "
-                          f"sparsity {sparsity:.4f}  {seconds:.1f}s")
+                                "sparsity": sparsity, "seconds": round(seconds, 3), **val_stats})
+            shown_val = f"val {val_stats['val_top1']:6.2f} " if val_stats else ""
+            console.print(f"epoch {run.epoch:>3}/{epochs} loss {train_stats['train_loss']:.4f} "
+                          f"train {train_stats['train_top1']:6.2f} {shown_val}test {test_stats['test_top1']:6.2f} "
+                          f"sparsity {sparsity:.4f} {seconds:.1f}s")
             if writes:
                 save_checkpoint(run)
                 results.write_csv(directory / results.METRICS, results.METRIC_FIELDS, run.metrics)
@@ -143,7 +146,10 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
 
     counts = run.pruner.layer_counts()
     last = run.metrics[-1]
-    summary = results.summarize(cfg, counts, {key: float(last[key]) for key in ("test_top1", "test_top5")})
+    positions = output_positions(run.model, tuple(run.train_loader.images.shape[1:]))
+    measured = {key: float(last[key]) for key in ("test_top1", "test_top5")}
+    summary = results.summarize(cfg, counts, positions, measured)
+    summary["val_top1"] = float(last["val_top1"]) if "val_top1" in last else ""
     summary.update(epochs=epochs, seconds=round(run.seconds, 2), git_sha=results.git_sha(),
                    torch_version=torch.__version__)
     console.print(results_table(f"{cfg.name} — {directory}", summary))
@@ -154,6 +160,14 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
         results.write_csv(directory / results.SUMMARY, results.SUMMARY_FIELDS, [summary])
         results.atomic_write_text(log_path, earlier_log + console.export_text(clear=False))
     return summary
+
+
+def validate(run: Run) -> dict[str, float]:
+    """val_loss and val_top1 on the held-out training images; {} when data.val_size is 0."""
+    if run.val_loader is None:
+        return {}
+    stats = evaluate(run.forward, run.val_loader, run.cfg.train.amp, split="val")
+    return {"val_loss": stats["val_loss"], "val_top1": stats["val_top1"]}
 
 
 def _same_masks_everywhere(run: Run) -> None:
