@@ -84,5 +84,5 @@ def test_output_positions_give_the_textbook_multiply_adds():
     macs = sum(p.numel() * positions[name] for name, p in model.named_parameters() if name in positions)
     # Σ Cin·Cout·9·H·W over the 13 convs (32², 16², 8², 4², 2² maps) = 313,196,544, + 512·10 for the classifier
     assert macs == 313_196_544 + 5_120
-    resnet = output_positions(build_model("resnet50", 10, 0.125), (1, 32, 32))
+    resnet = output_positions(build_model("resnet50", 10, 0.125, in_channels=1), (1, 32, 32))
     assert resnet["stem.0.weight"] == 1024 and resnet["fc.weight"] == 1
