@@ -83,6 +83,28 @@ def equal_drop_table(accuracy: pd.DataFrame) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
+def add_inference_speedups(accuracy: pd.DataFrame, runs: Path) -> pd.DataFrame:
+    """`accuracy` with, right after compression_ratio, one `speedup_b<batch>_t<threads>` column per setting that
+    `wmprune bench` measured (its inference.csv beside a run's summary.csv): the end-to-end dense / sparse latency
+    ratio, mean over the group's benchmarked runs (docs/inference.md). Unchanged when no run was benchmarked."""
+    frames = []
+    for path in sorted(runs.rglob("inference.csv")):
+        if (path.parent / results.SUMMARY).is_file():
+            network = pd.read_csv(path).query("layer == 'network'")
+            columns = "speedup_b" + network["batch"].astype(str) + "_t" + network["threads"].astype(str)
+            speedups = pd.DataFrame([network["speedup"].to_numpy()], columns=columns.to_numpy())
+            frames.append(pd.read_csv(path.parent / results.SUMMARY)[GROUP].join(speedups))
+    if not frames:
+        return accuracy
+    speedups = pd.concat(frames, ignore_index=True)
+    speedups["allocation"] = speedups["allocation"].fillna("").where(speedups["method"] != DENSE, "")
+    means = speedups.groupby(GROUP, as_index=False).mean()
+    merged = accuracy.merge(means, on=GROUP, how="left")
+    added = [c for c in means.columns if c not in GROUP]
+    at = list(accuracy.columns).index("compression_ratio") + 1
+    return merged[list(accuracy.columns[:at]) + added + list(accuracy.columns[at:])]
+
+
 _FORMATS = {"target_sparsity": "{:g}", "sparsity": "{:.4f}", "top1_std": "{:.2f}", "delta_dense": "{:+.2f}",
             "max_drop": "{:.1f}", "weightmom_gain_pct": "{:+.1f}"}
 
@@ -109,7 +131,7 @@ def write_report(runs: Path, out: Path) -> list[Path]:
     written = []
     for (dataset, model), pair in frame.groupby(["dataset", "model"]):
         stem = out / f"{dataset}-{model}"
-        accuracy = accuracy_table(pair)
+        accuracy = add_inference_speedups(accuracy_table(pair), runs)
         results.atomic_write_text(stem.with_name(stem.name + ACCURACY_SUFFIX), accuracy.to_csv(index=False))
         text = (f"# {dataset} / {model}: {len(pair)} runs\n\nTest top-1 (%) mean and std over seeds; Δ to the "
                 f"dense mean.\n\n{markdown(accuracy.drop(columns=['dataset', 'model', 'variant']))}")
