@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from torch import nn
@@ -183,7 +184,7 @@ def bench_one(run: Path, folded: nn.Module, images: torch.Tensor, batch: int, th
 def render(rows: list[dict], title: str) -> Table:
     """One table for one batch size × thread count: every layer, then the whole network."""
     network = rows[0]
-    table = Table(title=title, caption=(
+    table = Table(title=title, box=box.SIMPLE_HEAD, caption=(
         f"dense baseline: BatchNorm folded, {network['memory_format']}, inference_mode. Network: medians of "
         f"{network['repeats']} interleaved repeats, q1–q3 dense {network['dense_q1_ms']:.3f}–"
         f"{network['dense_q3_ms']:.3f}, sparse {network['sparse_q1_ms']:.3f}–{network['sparse_q3_ms']:.3f} ms; "
