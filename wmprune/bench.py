@@ -108,7 +108,7 @@ def compare_outputs(dense: nn.Module, planned: nn.Module, images: torch.Tensor, 
         reference = torch.cat([dense(chunk) for chunk in chunks])
         output = torch.cat([planned(chunk) for chunk in chunks])
     diff = float((output - reference).abs().max())
-    return {"max_abs_diff": diff, "max_rel_diff": diff / float(reference.abs().max()),
+    return {"max_abs_diff": diff, "max_rel_diff": diff / max(float(reference.abs().max()), 1e-30),
             "top1_agreement": float((output.argmax(1) == reference.argmax(1)).float().mean()),
             "samples": len(images)}
 
