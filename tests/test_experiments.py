@@ -4,7 +4,6 @@ One 10-run sweep (2 methods × 2 sparsities × 2 seeds + 2 dense baselines) is t
 shared by the tests below; the children are real `python -m wmprune train` processes.
 """
 
-import csv
 import json
 import math
 import time

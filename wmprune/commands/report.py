@@ -21,6 +21,7 @@ from wmprune.commands.grid import TUNING_CSV
 from wmprune.errors import UserError
 
 ACCURACY_SUFFIX, EQUAL_DROP_SUFFIX, TUNING_SUFFIX = ".accuracy.csv", ".equal-drop.csv", ".tuning.csv"
+INFERENCE_CSV = "inference.csv"  # written into a run directory by `wmprune bench`
 DROPS = (0.5, 1.0, 2.0)
 GROUP = ["dataset", "model", "method", "allocation", "variant", "target_sparsity"]
 DENSE = "none"
@@ -132,6 +133,27 @@ def equal_drop_table(accuracy: pd.DataFrame, dense_top1: float) -> pd.DataFrame 
     return pd.DataFrame(rows)
 
 
+def add_inference_speedups(accuracy: pd.DataFrame, frame: pd.DataFrame, runs: Path) -> pd.DataFrame:
+    """`accuracy` with, right after compression_ratio, one `speedup_b<batch>_t<threads>` column per setting that
+    `wmprune bench` measured (its inference.csv beside a run's summary.csv): the end-to-end dense / sparse latency
+    ratio, mean over the group's benchmarked runs (docs/inference.md). Unchanged when no run was benchmarked."""
+    frames = []
+    for path in sorted(runs.rglob(INFERENCE_CSV)):
+        run = frame[frame["run"] == path.parent.name]
+        if not run.empty:
+            network = pd.read_csv(path).query("layer == 'network'")
+            columns = "speedup_b" + network["batch"].astype(str) + "_t" + network["threads"].astype(str)
+            speedups = pd.DataFrame([network["speedup"].to_numpy()], columns=columns.to_numpy())
+            frames.append(run[GROUP].reset_index(drop=True).join(speedups))
+    if not frames:
+        return accuracy
+    means = pd.concat(frames, ignore_index=True).groupby(GROUP, as_index=False).mean()
+    merged = accuracy.merge(means, on=GROUP, how="left")
+    added = [c for c in means.columns if c not in GROUP]
+    at = list(accuracy.columns).index("compression_ratio") + 1
+    return merged[list(accuracy.columns[:at]) + added + list(accuracy.columns[at:])]
+
+
 def tuning_table(tuning: pd.DataFrame) -> pd.DataFrame:
     """Per variant tuned (in one dataset/model): settings tried, the one chosen and its validation top-1."""
     rows = []
@@ -177,13 +199,14 @@ def write_report(runs: Path, out: Path) -> list[Path]:
     written = []
     for (dataset, model), pair in frame.groupby(["dataset", "model"]):
         stem = out / f"{dataset}-{model}"
-        accuracy = accuracy_table(pair)
+        accuracy = add_inference_speedups(accuracy_table(pair), pair, runs)
         dense_top1 = dense_reference(pair)
         results.atomic_write_text(stem.with_name(stem.name + ACCURACY_SUFFIX), accuracy.to_csv(index=False))
+        shown = [c for c in accuracy.columns if c in _SHOWN or c.startswith("speedup_")]
         text = (f"# {dataset} / {model}: {len(pair)} runs\n\nTest top-1 (%) mean and std over seeds; Δ to the "
                 f"dense mean ({dense_top1:.2f}); `vs_weightmom`: mean per-seed difference to WeightMom at the same "
                 f"sparsity, `ci95` its paired 95 % t-interval; `macs_reduction`: dense / pruned multiply-adds."
-                f"\n\n{markdown(accuracy[_SHOWN].rename(columns={'variant_label': 'variant'}))}")
+                f"\n\n{markdown(accuracy[shown].rename(columns={'variant_label': 'variant'}))}")
         equal_drop = equal_drop_table(accuracy, dense_top1)
         if equal_drop is None:
             text += "\nNo dense run (prune.method none): no Δ and no equal-accuracy-drop table.\n"
