@@ -57,8 +57,7 @@ def build_run(cfg: RunConfig, directory: Path, world: World, pruner_state: dict 
     splits = load_splits(cfg)
     seed_everything(cfg.seed)
     model = build_model(cfg.model.name, splits.num_classes, cfg.model.width, splits.channels).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(memory_format=torch.channels_last)  # as the loaders' batches (runtime/loaders.py)
     train_loader, val_loader, test_loader = make_loaders(cfg, splits, device, world)
     optimizer = build_optimizer(cfg.train, model)
     loss = partial(F.cross_entropy, label_smoothing=cfg.train.label_smoothing)
