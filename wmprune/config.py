@@ -133,7 +133,8 @@ class PruneConfig(_Strict):
     allocation: AllocationName = Field(None, description="left out: the method's own default")
     beta: float = Field(0.9, ge=0, lt=1, description="EMA decay of the per-weight momentum")
     gamma: float = Field(1.0, ge=0, description="weightmom allocation: exponent on the momentum ratio")
-    max_layer_sparsity: float = Field(0.99, gt=0, lt=1)
+    min_layer_density: float = Field(0.1, ge=0, le=1, description="every layer keeps at least this fraction "
+                                     "of the network's density 1 − target_sparsity (and one weight)")
     prunable: list[Literal["conv", "linear"]] = ["conv", "linear"]
     dense_first_layer: bool = False
     dense_last_layer: bool = False

@@ -13,7 +13,8 @@ gradient, and the momentum has nothing to redistribute by). After every epoch e 
    weights start at 0. Positions with zero momentum are used only when no others are left.
 
 The number of active weights is the same before and after, so the density never changes while the masks
-do. Layers kept dense (`prune.dense_first_layer` / `dense_last_layer`) take no part.
+do. Step 1 never takes a layer below its floor (`prune.min_layer_density`, as in every allocation). Layers
+kept dense (`prune.dense_first_layer` / `dense_last_layer`) take no part.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ class SparseMomentum(RandomPruning):
         # Layer contributions from the momentum of the weights active during the epoch.
         mean_momentum = torch.stack([(m * mask).sum() for m, mask in zip(momentum, masks.masks)]).double().cpu()
         mean_momentum = mean_momentum / active.clamp(min=1) * open_layers
-        removed = (active.double() * rate).floor().long() * open_layers
+        # A layer loses no weights below its floor (budget.min_kept; all of a dense layer), so regrowth,
+        # which only adds, can never leave a layer emptier than the floor either.
+        removed = (active.double() * rate).floor().long().minimum(active - self.min_kept).clamp(min=0)
         if int(removed.sum()) == 0:
             return
         for mask, weight, count in zip(masks.masks, masks.weights, removed.tolist()):
