@@ -96,7 +96,7 @@ def test_sparse_momentum_regrows_where_momentum_is_largest():
     pruner = make_pruner(tiny_net(), prune_cfg("sparse_momentum"), STEPS_PER_EPOCH, EPOCHS)
     train_steps(pruner, STEPS_PER_EPOCH)
     before = [m.clone() for m in pruner.masks.masks]
-    momentum = pruner.method.momentum_buffers()
+    momentum = pruner.method.momentum.scores()
     pruner.epoch_end(1)
     for old, new, m, w in zip(before, pruner.masks.masks, momentum, pruner.masks.weights):
         grown = (old == 0) & (new == 1)

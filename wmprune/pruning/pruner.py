@@ -25,12 +25,15 @@ from wmprune.pruning.counts import LayerCounts, measured_sparsity
 from wmprune.pruning.mask import MaskSet, prunable_weights
 from wmprune.pruning.methods import METHODS
 from wmprune.pruning.methods.base import TrainingContext
+from wmprune.pruning.methods.gradual import GradualPruning
+from wmprune.pruning.methods.weightmom import SCORERS
 from wmprune.pruning.schedules import SCHEDULES
 
 # What the prune section's names are checked against (wmprune.catalog adds models and datasets).
 PRUNING_REGISTRIES = {
-    "methods": METHODS, "allocations": ALLOCATIONS, "schedules": SCHEDULES,
+    "methods": METHODS, "allocations": ALLOCATIONS, "schedules": SCHEDULES, "scorers": SCORERS,
     "default_allocations": {name: method.default_allocation for name, method in METHODS.items()},
+    "gradual_methods": {name for name, method in METHODS.items() if issubclass(method, GradualPruning)},
 }
 
 Batches = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]

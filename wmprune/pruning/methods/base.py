@@ -116,10 +116,15 @@ class ScorePruning(PruningMethod):
         stats = LayerStats(numels, pruned, scores, masks.masks, [tuple(w.shape) for w in masks.weights],
                            self.min_kept, self.cfg.gamma, masks.dense)
         to_remove = (self.allocate(stats, target) - pruned).tolist()
-        for mask, score, count in zip(masks.masks, scores, to_remove):
+        for mask, rank, count in zip(masks.masks, self.ranking(scores), to_remove):
             if count > 0:
-                mask.view(-1)[smallest_where(score, mask != 0, count)] = 0
+                mask.view(-1)[smallest_where(rank, mask != 0, count)] = 0
         masks.apply()
+
+    def ranking(self, scores: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The order inside each layer, lowest pruned first: the score itself, unless a subclass replaces it
+        (the shuffle control of `gradual.GradualPruning`); the allocation always sees the score."""
+        return scores
 
     def state_dict(self) -> dict:
         return {"score": self.score.state_dict()}

@@ -20,12 +20,18 @@ kept dense (`prune.dense_first_layer` / `dense_last_layer`) take no part.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
-from wmprune.pruning.budget import distribute
-from wmprune.pruning.mask import smallest_where
+from wmprune.pruning.budget import Allocation, distribute
+from wmprune.pruning.mask import MaskSet, smallest_where
+from wmprune.pruning.methods.base import TrainingContext
 from wmprune.pruning.methods.random_mask import RandomPruning
+from wmprune.pruning.scores import SGDMomentumScore
+
+if TYPE_CHECKING:
+    from wmprune.config import PruneConfig
 
 
 class SparseMomentum(RandomPruning):
@@ -37,10 +43,9 @@ class SparseMomentum(RandomPruning):
         initial = self.cfg.sparse_momentum.prune_rate
         return initial * 0.5 * (1.0 + math.cos(math.pi * epoch / self.context.epochs))
 
-    def momentum_buffers(self) -> list[torch.Tensor]:
-        state = self.context.optimizer.state
-        return [state[w]["momentum_buffer"].abs() if "momentum_buffer" in state[w] else torch.zeros_like(w)
-                for w in self.masks.weights]
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
+        super().__init__(masks, cfg, allocate, context)
+        self.momentum = SGDMomentumScore(masks, cfg, context)
 
     @torch.no_grad()
     def on_epoch_end(self, epoch: int) -> None:
@@ -48,7 +53,7 @@ class SparseMomentum(RandomPruning):
         masks = self.masks
         open_layers = ~masks.dense
         active = masks.active_counts()
-        momentum = self.momentum_buffers()
+        momentum = self.momentum.scores()
         # Layer contributions from the momentum of the weights active during the epoch.
         mean_momentum = torch.stack([(m * mask).sum() for m, mask in zip(momentum, masks.masks)]).double().cpu()
         mean_momentum = mean_momentum / active.clamp(min=1) * open_layers
