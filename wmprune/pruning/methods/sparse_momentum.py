@@ -39,13 +39,13 @@ class SparseMomentum(RandomPruning):
 
     default_allocation = "erk"
 
-    def prune_rate(self, epoch: int) -> float:
-        initial = self.cfg.sparse_momentum.prune_rate
-        return initial * 0.5 * (1.0 + math.cos(math.pi * epoch / self.context.epochs))
-
     def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         super().__init__(masks, cfg, allocate, context)
         self.momentum = SGDMomentumScore(masks, cfg, context)
+
+    def prune_rate(self, epoch: int) -> float:
+        initial = self.cfg.sparse_momentum.prune_rate
+        return initial * 0.5 * (1.0 + math.cos(math.pi * epoch / self.context.epochs))
 
     @torch.no_grad()
     def on_epoch_end(self, epoch: int) -> None:
