@@ -1,11 +1,15 @@
+import math
+
 import pytest
 import torch
 
+from wmprune.models import build_model
 from wmprune.pruning.allocation import ALLOCATIONS
-from wmprune.pruning.budget import LayerStats, distribute
+from wmprune.pruning.pruner import Pruner, prune_config
+from wmprune.pruning.budget import LayerStats, distribute, min_kept
 
 
-def _stats(numels, pruned, seed=0, max_layer_sparsity=0.99):
+def _stats(numels, pruned, seed=0, target_sparsity=0.9, min_layer_density=0.1):
     generator = torch.Generator().manual_seed(seed)
     scores, masks = [], []
     for n, p in zip(numels, pruned):
@@ -13,8 +17,9 @@ def _stats(numels, pruned, seed=0, max_layer_sparsity=0.99):
         mask[:p] = 0
         scores.append(torch.rand(n, generator=generator) * mask)
         masks.append(mask)
-    return LayerStats(torch.tensor(numels), torch.tensor(pruned), scores, masks, [(n,) for n in numels],
-                      max_layer_sparsity, 1.0)
+    sizes = torch.tensor(numels)
+    floors = min_kept(sizes, torch.zeros(len(numels), dtype=torch.bool), target_sparsity, min_layer_density)
+    return LayerStats(sizes, torch.tensor(pruned), scores, masks, [(n,) for n in numels], floors, 1.0)
 
 
 def test_distribute_is_exact_and_capped():
@@ -31,13 +36,12 @@ def test_distribute_refuses_impossible_totals():
 @pytest.mark.parametrize("name", sorted(ALLOCATIONS))
 @pytest.mark.parametrize("target", [1, 777, 2900, 3950])
 def test_budgets_sum_exactly_and_never_undo_pruning(name, target):
-    stats = _stats([100, 1000, 3000], [0, 50, 200])
-    target = max(target, int(stats.pruned.sum()))
+    target = max(target, 250)
+    stats = _stats([100, 1000, 3000], [0, 50, 200], target_sparsity=target / 4100)
     per_layer = ALLOCATIONS[name](stats, target)
     assert int(per_layer.sum()) == target
     assert (per_layer >= stats.pruned).all()
-    ceiling = max(0.99, target / 4100)
-    assert (per_layer <= torch.floor(stats.numels * ceiling)).all()
+    assert (stats.numels - per_layer >= stats.min_kept).all()
 
 
 def test_uniform_gives_every_layer_the_target():
@@ -85,3 +89,43 @@ def test_allocation_module_imports_on_its_own():
 
     code = "import wmprune.pruning.allocation"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+MODELS_AT_EIGHTH_WIDTH = ["alexnet", "vgg16", "resnet50"]
+
+
+@pytest.mark.parametrize("allocation", sorted(ALLOCATIONS))
+@pytest.mark.parametrize("target", [0.99, 0.995, 0.999])
+@pytest.mark.parametrize("model_name", MODELS_AT_EIGHTH_WIDTH)
+def test_every_layer_keeps_its_floor_and_the_network_lands_on_target(model_name, target, allocation):
+    """Counted from the masks after one pruning event to `target` with |w| of the built model as scores."""
+    masks = _prune_once(model_name, target, allocation)
+    kept = [int(m.sum()) for m in masks]
+    numels = [m.numel() for m in masks]
+    assert sum(numels) - sum(kept) == round(target * sum(numels))
+    for n, k in zip(numels, kept):
+        assert k >= max(1, math.ceil(0.1 * (1 - target) * n))
+
+
+@pytest.mark.parametrize("model_name", MODELS_AT_EIGHTH_WIDTH)
+def test_weightmom_allocation_is_not_uniform_at_99_percent(model_name):
+    # Under the old absolute cap of 0.99 every layer ended at exactly 0.99; uniform spreads by rounding only.
+    sparsities = [1 - float(m.mean()) for m in _prune_once(model_name, 0.99, "weightmom")]
+    assert max(sparsities) - min(sparsities) > 0.1
+
+
+def test_floor_that_leaves_no_room_is_a_user_error():
+    from wmprune.errors import UserError
+
+    with pytest.raises(UserError, match="prune.min_layer_density"):
+        _prune_once("resnet50", 0.9999, "uniform")
+
+
+def _prune_once(model_name: str, target: float, allocation: str) -> list[torch.Tensor]:
+    """A WeightMom pruner on a freshly built model, pruned in one event (a one-shot schedule at step 0)."""
+    torch.manual_seed(0)
+    model = build_model(model_name, 10, 0.125)
+    cfg = prune_config({"target_sparsity": target, "allocation": allocation,
+                        "schedule": {"kind": "oneshot", "start_epoch": 0, "end_epoch": 0}})
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return Pruner(model, optimizer, cfg, steps_per_epoch=1, epochs=1).masks.masks

@@ -21,6 +21,8 @@ def test_defaults_and_schedule_scaling():
 @pytest.mark.parametrize("raw, needle", [
     ({"bogus": 1}, "unknown config key 'bogus'"),
     ({"prune": {"bogus": 1}}, "unknown config key 'prune.bogus'"),
+    ({"prune": {"max_layer_sparsity": 0.99}}, "unknown config key 'prune.max_layer_sparsity'"),  # now min_layer_density
+    ({"prune": {"min_layer_density": 1.5}}, "prune.min_layer_density"),
     ({"model": {"name": "lenet"}}, "unknown model 'lenet'"),
     ({"data": {"name": "mnist"}}, "unknown dataset 'mnist'"),
     ({"prune": {"method": "magic"}}, "unknown method 'magic'"),

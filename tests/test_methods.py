@@ -1,6 +1,7 @@
 """Invariants of every pruning method, driven the way the trainer drives them, on a tiny conv net."""
 
 import io
+import math
 
 import pytest
 import torch
@@ -95,7 +96,7 @@ def test_sparse_momentum_regrows_where_momentum_is_largest():
     pruner = make_pruner(tiny_net(), prune_cfg("sparse_momentum"), STEPS_PER_EPOCH, EPOCHS)
     train_steps(pruner, STEPS_PER_EPOCH)
     before = [m.clone() for m in pruner.masks.masks]
-    momentum = pruner.method.momentum_buffers()
+    momentum = pruner.method.momentum.scores()
     pruner.epoch_end(1)
     for old, new, m, w in zip(before, pruner.masks.masks, momentum, pruner.masks.weights):
         grown = (old == 0) & (new == 1)
@@ -204,3 +205,19 @@ def test_method_knobs_are_validated_with_the_key_named(overrides, needle):
     with pytest.raises(UserError, match=needle.replace(".", r"\.")):
         build_config(raw)
     build_config({"train": {"epochs": 1}, "prune": {"method": "none"}})  # knobs of unused methods don't matter
+
+
+def test_sparse_momentum_redistribution_keeps_every_layer_above_its_floor():
+    # Floors at 0.9 of the network's density; the largest layer's momentum is zeroed before each
+    # redistribution, so it would regrow nothing and lose half its weights every epoch without the floor.
+    cfg = prune_cfg("sparse_momentum", target=0.99, min_layer_density=0.9)
+    pruner = make_pruner(tiny_net(), cfg, STEPS_PER_EPOCH, EPOCHS)
+    floors = pruner.method.min_kept
+    assert floors.tolist() == [max(1, math.ceil(0.9 * 0.01 * n)) for n in pruner.masks.numels().tolist()]
+    optimizer = pruner.method.context.optimizer
+    for epoch in range(1, EPOCHS + 1):
+        train_steps(pruner, STEPS_PER_EPOCH, first_step=1 + (epoch - 1) * STEPS_PER_EPOCH)
+        optimizer.state[pruner.masks.weights[2]]["momentum_buffer"].zero_()
+        pruner.epoch_end(epoch)
+        assert (pruner.masks.active_counts() >= floors).all()
+    assert int(pruner.masks.active_counts()[2]) == int(floors[2])

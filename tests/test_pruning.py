@@ -50,17 +50,20 @@ def test_pruned_weights_stay_exactly_zero_under_momentum_and_weight_decay():
         assert (weight.detach()[p] == 0).all()
 
 
-def test_momentum_score_is_the_ema_of_abs_weights():
+@pytest.mark.parametrize("knobs, beta", [({}, 1 - 1 / 5), ({"momentum_horizon": 5}, 0.8), ({"beta": 0.8}, 0.8),
+                                         ({"momentum_horizon": 1}, 0.0)])
+def test_momentum_score_is_the_ema_of_abs_weights(knobs, beta):
+    """β defaults to 1 − 1/every_steps (5 here); prune.momentum_horizon N gives 1 − 1/N; prune.beta is used as is."""
     layer = nn.Linear(4, 3, bias=False)
-    pruner = make_pruner(nn.Sequential(layer), _prune_cfg(beta=0.8), steps_per_epoch=100)
+    pruner = make_pruner(nn.Sequential(layer), _prune_cfg(**knobs), steps_per_epoch=100)
     score = pruner.method.score
-    assert isinstance(score, MomentumScore)
+    assert isinstance(score, MomentumScore) and score.beta == pytest.approx(beta)
     expected = layer.weight.detach().abs().clone()
     for _ in range(3):
         with torch.no_grad():
             layer.weight.add_(torch.randn_like(layer.weight))
         score.update()
-        expected = 0.8 * expected + 0.2 * layer.weight.detach().abs()
+        expected = beta * expected + (1 - beta) * layer.weight.detach().abs()
     torch.testing.assert_close(score.scores()[0], expected, rtol=0, atol=1e-6)
     pruner.masks.masks[0][0, 0] = 0
     pruner.masks.apply()
@@ -91,3 +94,76 @@ def test_dense_method_prunes_nothing():
     pruner = make_pruner(model, _prune_cfg(method="none"), steps_per_epoch=10)
     train_steps(pruner, 25)
     assert pruner.sparsity() == 0.0
+
+
+def test_beta_and_horizon_together_are_one_error_naming_both():
+    from wmprune.errors import UserError
+
+    with pytest.raises(UserError, match=r"prune\.beta or prune\.momentum_horizon"):
+        _prune_cfg(beta=0.9, momentum_horizon=10)
+
+
+@pytest.mark.parametrize("score", ["momentum", "magnitude", "sgd_momentum"])
+def test_each_score_is_what_the_event_prunes_by(score):
+    """At a pruning event the score is the EMA, |w| or |SGD momentum buffer|, and the lowest go."""
+    torch.manual_seed(0)
+    pruner = make_pruner(build_model("vgg16", 10, 0.125), _prune_cfg(score=score), steps_per_epoch=10)
+    method, optimizer = pruner.method, pruner.method.context.optimizer
+    seen = []
+
+    def spy(sparsity, prune_to=method.prune_to):
+        seen.append(([s.clone() for s in method.score.scores()], [m.clone() for m in pruner.masks.masks]))
+        if score == "magnitude":
+            expected = [w.detach().abs() for w in pruner.masks.weights]
+        elif score == "sgd_momentum":
+            expected = [optimizer.state[w]["momentum_buffer"].abs() for w in pruner.masks.weights]
+        else:  # the EMA's values: test_momentum_score_is_the_ema_of_abs_weights
+            expected = method.score.momentum
+        for got, want in zip(seen[-1][0], expected):
+            assert torch.equal(got, want)
+        prune_to(sparsity)
+
+    method.prune_to = spy
+    train_steps(pruner, 5)  # the event at step 5
+    assert len(seen) == 1
+    scores, before = seen[0]
+    for score_l, old, new in zip(scores, before, pruner.masks.masks):
+        pruned_now, kept = (old != 0) & (new == 0), new != 0
+        if pruned_now.any():
+            assert score_l[pruned_now].max() <= score_l[kept].min()
+
+
+def test_sgd_momentum_score_without_momentum_is_one_error():
+    from wmprune.catalog import build_config
+    from wmprune.errors import UserError
+    from wmprune.pruning.pruner import Pruner
+
+    with pytest.raises(UserError, match="train.momentum"):
+        build_config({"train": {"momentum": 0.0}, "prune": {"score": "sgd_momentum"}})
+    model = nn.Sequential(nn.Linear(4, 3))
+    with pytest.raises(UserError, match="momentum > 0"):
+        Pruner(model, torch.optim.SGD(model.parameters(), lr=0.1), _prune_cfg(score="sgd_momentum"),
+               steps_per_epoch=10, epochs=10)
+
+
+@pytest.mark.parametrize("allocation", ["weightmom", "uniform"])
+def test_shuffle_keeps_the_layer_counts_and_randomises_the_weights(allocation):
+    """Driven by the same weights, the shuffle control prunes as many weights per layer as the method, but
+    others; over the whole schedule it lands on the target and never revives a weight."""
+    pruners = []
+    for shuffle in (False, True):
+        torch.manual_seed(0)
+        pruners.append(make_pruner(build_model("vgg16", 10, 0.125), _prune_cfg(allocation=allocation, shuffle=shuffle),
+                                   steps_per_epoch=10))
+    for pruner in pruners:
+        train_steps(pruner, 5)  # identical weights up to the first event, at step 5
+    plain, shuffled = pruners
+    assert torch.equal(plain.masks.active_counts(), shuffled.masks.active_counts())
+    assert shuffled.sparsity() > 0
+    assert any(not torch.equal(a, b) for a, b in zip(plain.masks.masks, shuffled.masks.masks))
+    previous = [m.clone() for m in shuffled.masks.masks]
+    for chunk in range(1, 5):
+        train_steps(shuffled, 5, first_step=1 + 5 * chunk)
+        assert all(((now == 0) | (before != 0)).all() for now, before in zip(shuffled.masks.masks, previous))
+        previous = [m.clone() for m in shuffled.masks.masks]
+    assert sum(int((w == 0).sum()) for w in shuffled.masks.weights) == round(0.9 * shuffled.masks.total_prunable())

@@ -54,6 +54,7 @@ DatasetName = _registered("dataset", "datasets")
 ScheduleName = _registered("schedule", "schedules")
 MethodName = _registered("method", "methods")
 AllocationName = _registered("allocation", "allocations")
+ScoreName = _registered("score", "scorers")
 
 
 class ModelConfig(_Strict):
@@ -133,9 +134,14 @@ class PruneConfig(_Strict):
     target_sparsity: float = Field(0.9, ge=0, lt=1)
     schedule: ScheduleConfig = ScheduleConfig()
     allocation: AllocationName = Field(None, description="left out: the method's own default")
-    beta: float = Field(0.9, ge=0, lt=1, description="EMA decay of the per-weight momentum")
+    score: ScoreName = Field("momentum", description="weightmom: momentum (EMA of |w|), magnitude or sgd_momentum")
+    beta: float | None = Field(None, ge=0, lt=1, description="EMA decay; left out: 1 − 1/momentum_horizon")
+    momentum_horizon: int | None = Field(None, ge=1, description="EMA horizon in optimizer steps; left out: "
+                                         "schedule.every_steps")
+    shuffle: bool = Field(False, description="gradual methods: random weights inside each layer at every event")
     gamma: float = Field(1.0, ge=0, description="weightmom allocation: exponent on the momentum ratio")
-    max_layer_sparsity: float = Field(0.99, gt=0, lt=1)
+    min_layer_density: float = Field(0.1, ge=0, le=1, description="every layer keeps at least this fraction "
+                                     "of the network's density 1 − target_sparsity (and one weight)")
     prunable: list[Literal["conv", "linear"]] = ["conv", "linear"]
     dense_first_layer: bool = False
     dense_last_layer: bool = False
@@ -156,6 +162,24 @@ class PruneConfig(_Strict):
             if default is not None:  # an unknown method is reported by its own field check
                 data = {**data, "allocation": default}
         return data
+
+    @field_validator("momentum_horizon")
+    @classmethod
+    def _one_horizon(cls, v: int | None, info: ValidationInfo) -> int | None:
+        """β is given either directly or by its horizon, not both."""
+        if v is not None and info.data.get("beta") is not None:
+            raise ValueError("set prune.beta or prune.momentum_horizon (β = 1 − 1/horizon), not both")
+        return v
+
+    @field_validator("shuffle")
+    @classmethod
+    def _shuffle_needs_a_schedule(cls, v: bool, info: ValidationInfo) -> bool:
+        """The shuffle control replaces the ranking at pruning events of a gradual method."""
+        gradual = _names(info, "gradual_methods")
+        method = info.data.get("method")  # absent when the method itself was invalid
+        if v and method is not None and method not in gradual:
+            raise ValueError(f"needs a gradual method ({', '.join(sorted(gradual))}), not prune.method {method}")
+        return v
 
     def for_epochs(self, epochs: int) -> PruneConfig:
         """This config with what scales with the run filled in for `epochs` epochs: the schedule window
@@ -227,6 +251,8 @@ class RunConfig(_Strict):
             self.prune = resolved
         if self.prune.method == "sparse_momentum" and self.train.momentum == 0:
             raise ValueError("prune.method sparse_momentum regrows by the SGD momentum buffer; set train.momentum > 0")
+        if self.prune.method == "weightmom" and self.prune.score == "sgd_momentum" and self.train.momentum == 0:
+            raise ValueError("prune.score sgd_momentum is the SGD momentum buffer; set train.momentum > 0")
         return self
 
     def identity(self) -> dict:

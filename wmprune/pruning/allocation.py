@@ -1,8 +1,9 @@
 """Per-layer budgets: how many weights each layer has pruned after a pruning event.
 
 An allocation maps the state of every prunable layer and the network-wide number of weights that must
-be zero to a per-layer count that sums to it exactly, never undoes earlier pruning and never pushes a
-layer past its cap (`max_layer_sparsity`, or the target itself if that is higher).
+be zero to a per-layer count that sums to it exactly, never undoes earlier pruning and never takes a
+layer below its floor (`LayerStats.min_kept`: a fraction `prune.min_layer_density` of the network's
+density, at least one weight; budget.min_kept).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from wmprune.pruning.methods.weightmom import weightmom_shares
 def weightmom_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
     """Layer-importance budget of WeightMom (see methods/weightmom.py for the formula)."""
     removals = target_pruned - int(stats.pruned.sum())
-    return stats.pruned + distribute(removals, weightmom_shares(stats), stats.caps(target_pruned))
+    return stats.pruned + distribute(removals, weightmom_shares(stats), stats.caps())
 
 
 def uniform_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
@@ -54,12 +55,12 @@ def erk_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
 def global_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
     """One threshold over all layers: the network-wide lowest scores go (Han et al. 2015, arXiv 1506.02626).
 
-    Each layer offers only as many candidates as its cap allows, so no layer is emptied.
+    Each layer offers only as many candidates as its floor allows, so no layer is emptied.
     """
     removals = target_pruned - int(stats.pruned.sum())
     if removals == 0:
         return stats.pruned.clone()
-    caps = stats.caps(target_pruned)
+    caps = stats.caps()
     candidates, owners = [], []
     for layer, (score, mask, cap) in enumerate(zip(stats.scores, stats.masks, caps.tolist())):
         offered = min(cap, removals)
@@ -77,7 +78,7 @@ def _toward_profile(stats: LayerStats, target_pruned: int, desired: torch.Tensor
     """Move each layer toward a desired pruned count, summing exactly to the target."""
     removals = target_pruned - int(stats.pruned.sum())
     gap = (desired - stats.pruned.double()).clamp(min=0)
-    return stats.pruned + distribute(removals, gap, stats.caps(target_pruned))
+    return stats.pruned + distribute(removals, gap, stats.caps())
 
 
 ALLOCATIONS: dict[str, Allocation] = {

@@ -1,5 +1,5 @@
 """Exact integer per-layer budgets: what an allocation sees of the network (`LayerStats`), the allocation
-signature, and the proportional split of a count across layers under per-layer caps."""
+signature, the per-layer floors, and the proportional split of a count across layers under per-layer caps."""
 
 from __future__ import annotations
 
@@ -47,6 +47,19 @@ def round_up_largest(values: torch.Tensor, count: int) -> torch.Tensor:
     return rounded
 
 
+def min_kept(numels: torch.Tensor, dense: torch.Tensor, target_sparsity: float, fraction: float) -> torch.Tensor:
+    """Fewest weights each layer keeps (int64): max(1, ⌈f·(1 − s)·n⌉) for a layer of n weights, with f =
+    `prune.min_layer_density` and s = `prune.target_sparsity`; all n for a layer kept dense.
+
+    Relative to the network's density 1 − s, so the floor scales with the target instead of capping every
+    layer at one absolute sparsity (which at a target equal to the cap forces every allocation to be
+    uniform); the 1 means rounding never empties a layer. Fixed by the final target, so a run that meets
+    its floors at the end meets them at every earlier pruning event.
+    """
+    floors = torch.ceil(fraction * (1.0 - target_sparsity) * numels.double()).long().clamp(min=1)
+    return torch.where(dense, numels, torch.minimum(floors, numels))
+
+
 @dataclass
 class LayerStats:
     """What an allocation may look at. Counts are int64 CPU tensors, one entry per prunable layer."""
@@ -56,7 +69,7 @@ class LayerStats:
     scores: list[torch.Tensor]  # per-weight importance
     masks: list[torch.Tensor]  # 1 = kept
     shapes: list[tuple[int, ...]]
-    max_layer_sparsity: float
+    min_kept: torch.Tensor  # fewest weights each layer keeps (`min_kept`); all of a dense layer
     gamma: float
     dense: torch.Tensor | None = None  # bool per layer: kept dense (prune.dense_first_layer / _last_layer)
 
@@ -66,18 +79,9 @@ class LayerStats:
             return self.numels
         return self.numels.masked_fill(self.dense, 0)
 
-    def caps(self, target_pruned: int) -> torch.Tensor:
-        """Most weights each layer may still lose; 0 for dense layers.
-
-        The ceiling is `max_layer_sparsity`, or the sparsity the open layers need for the target if that is
-        higher. Flooring every layer can leave the caps a few weights short of the target, so the
-        ceiling is rounded by largest remainder instead: the target stays reachable exactly.
-        """
-        open_numels = self.open_numels()
-        ceiling = max(self.max_layer_sparsity, target_pruned / float(open_numels.sum()))
-        allowed = open_numels.double() * min(ceiling, 1.0)
-        short = max(0, target_pruned - int(allowed.floor().sum()))
-        return (round_up_largest(allowed, short) - self.pruned).clamp(min=0)
+    def caps(self) -> torch.Tensor:
+        """Most weights each layer may still lose: down to its floor `min_kept`; 0 for dense layers."""
+        return (self.numels - self.min_kept - self.pruned).clamp(min=0)
 
 
 # (state of every prunable layer, network-wide number of weights that must be zero) -> pruned count per layer

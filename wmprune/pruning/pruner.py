@@ -20,16 +20,20 @@ from torch import nn
 from wmprune.config import PruneConfig, validate
 from wmprune.errors import UserError
 from wmprune.pruning.allocation import ALLOCATIONS
+from wmprune.pruning.budget import min_kept
 from wmprune.pruning.counts import LayerCounts, measured_sparsity
 from wmprune.pruning.mask import MaskSet, prunable_weights
 from wmprune.pruning.methods import METHODS
 from wmprune.pruning.methods.base import TrainingContext
+from wmprune.pruning.methods.gradual import GradualPruning
+from wmprune.pruning.methods.weightmom import SCORERS
 from wmprune.pruning.schedules import SCHEDULES
 
 # What the prune section's names are checked against (wmprune.catalog adds models and datasets).
 PRUNING_REGISTRIES = {
-    "methods": METHODS, "allocations": ALLOCATIONS, "schedules": SCHEDULES,
+    "methods": METHODS, "allocations": ALLOCATIONS, "schedules": SCHEDULES, "scorers": SCORERS,
     "default_allocations": {name: method.default_allocation for name, method in METHODS.items()},
+    "gradual_methods": {name for name, method in METHODS.items() if issubclass(method, GradualPruning)},
 }
 
 Batches = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
@@ -55,7 +59,7 @@ class Pruner:
         self.cfg = cfg
         weights = prunable_weights(model, cfg.prunable)
         self.masks = MaskSet(weights, dense_layer_names(list(weights), cfg))
-        check_dense_layers_fit(self.masks, cfg)
+        check_target_reachable(self.masks, cfg)
         context = TrainingContext(model, optimizer, batches or _no_batches, loss, steps_per_epoch, epochs)
         self.method = METHODS[cfg.method](self.masks, cfg, ALLOCATIONS[cfg.allocation], context)
         self.steps = 0  # optimizer steps so far; the schedule position follows from it
@@ -113,9 +117,20 @@ def dense_layer_names(names: list[str], cfg: PruneConfig) -> tuple[str, ...]:
                  if keep)
 
 
-def check_dense_layers_fit(masks: MaskSet, cfg: PruneConfig) -> None:
-    """Dense layers still count as prunable, so the other layers must be able to absorb the target."""
-    dense = int(masks.numels()[masks.dense].sum())
-    if cfg.method != "none" and dense > (1.0 - cfg.target_sparsity) * masks.total_prunable():
+def check_target_reachable(masks: MaskSet, cfg: PruneConfig) -> None:
+    """The target must leave room for the layers kept dense (they still count as prunable) and for every
+    layer's floor (`prune.min_layer_density`, at least one weight each)."""
+    if cfg.method == "none":
+        return
+    numels = masks.numels()
+    total = int(numels.sum())
+    kept = total - round(cfg.target_sparsity * total)
+    dense = int(numels[masks.dense].sum())
+    if dense > kept:
         raise UserError(f"prune.dense_first_layer/dense_last_layer keep {dense} weights dense, more than "
                         f"prune.target_sparsity={cfg.target_sparsity} leaves; lower the target or prune them")
+    floors = int(min_kept(numels, masks.dense, cfg.target_sparsity, cfg.min_layer_density).sum())
+    if floors > kept:
+        raise UserError(f"prune.target_sparsity={cfg.target_sparsity} keeps {kept} weights, fewer than the "
+                        f"{floors} the layer floors need (prune.min_layer_density={cfg.min_layer_density}, at "
+                        f"least one weight in each of {len(masks)} layers); lower one of them")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import torch
 from torch import nn
 
-from wmprune.pruning.budget import Allocation, LayerStats
+from wmprune.pruning.budget import Allocation, LayerStats, min_kept
 from wmprune.pruning.mask import MaskSet, smallest_where
 
 if TYPE_CHECKING:
@@ -97,6 +97,7 @@ class ScorePruning(PruningMethod):
     def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         super().__init__(masks, cfg, allocate, context)
         self.score = self.score_class(masks, cfg, context)
+        self.min_kept = min_kept(masks.numels(), masks.dense, cfg.target_sparsity, cfg.min_layer_density)
 
     def on_step(self, step: int) -> None:
         self.masks.apply()
@@ -113,12 +114,17 @@ class ScorePruning(PruningMethod):
             return
         scores = self.score.scores()
         stats = LayerStats(numels, pruned, scores, masks.masks, [tuple(w.shape) for w in masks.weights],
-                           self.cfg.max_layer_sparsity, self.cfg.gamma, masks.dense)
+                           self.min_kept, self.cfg.gamma, masks.dense)
         to_remove = (self.allocate(stats, target) - pruned).tolist()
-        for mask, score, count in zip(masks.masks, scores, to_remove):
+        for mask, rank, count in zip(masks.masks, self.ranking(scores), to_remove):
             if count > 0:
-                mask.view(-1)[smallest_where(score, mask != 0, count)] = 0
+                mask.view(-1)[smallest_where(rank, mask != 0, count)] = 0
         masks.apply()
+
+    def ranking(self, scores: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The order inside each layer, lowest pruned first: the score itself, unless a subclass replaces it
+        (the shuffle control of `gradual.GradualPruning`); the allocation always sees the score."""
+        return scores
 
     def state_dict(self) -> dict:
         return {"score": self.score.state_dict()}

@@ -1,15 +1,25 @@
 """Schedule-driven pruning: the target sparsity rises along `prune.schedule` and the lowest-scoring active
 weights go at every pruning event (Zhu & Gupta 2017, arXiv 1710.01878). WeightMom, GMP and one-shot
-magnitude pruning are this with different scores and schedules."""
+magnitude pruning are this with different scores and schedules.
+
+`prune.shuffle` turns any of them into its layer-wise shuffle control (Frankle, Dziugaite, Roy & Carbin
+2021, "Pruning neural networks at initialization: why are we missing the mark?", arXiv 2009.08576): at every
+pruning event the allocation still decides, from the method's scores, how many weights each layer loses,
+but which active weights go inside a layer is uniformly random. Pruned weights stay pruned. If the control
+matches the method, the score mattered only through the per-layer densities.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import torch
+
 from wmprune.pruning.budget import Allocation
 from wmprune.pruning.mask import MaskSet
 from wmprune.pruning.methods.base import ScorePruning, TrainingContext
 from wmprune.pruning.schedules import SparsitySchedule, build_schedule
+from wmprune.pruning.scores import RandomScore
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig
@@ -21,6 +31,7 @@ class GradualPruning(ScorePruning):
     def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         super().__init__(masks, cfg, allocate, context)
         self.schedule = self.make_schedule(cfg, context.steps_per_epoch)
+        self.shuffle = RandomScore(masks, cfg, context) if cfg.shuffle else None
 
     def make_schedule(self, cfg: PruneConfig, steps_per_epoch: int) -> SparsitySchedule:
         s = cfg.schedule
@@ -36,3 +47,6 @@ class GradualPruning(ScorePruning):
         super().on_step(step)
         if self.schedule.is_update(step):
             self.prune_to(self.schedule.target(step))
+
+    def ranking(self, scores: list[torch.Tensor]) -> list[torch.Tensor]:
+        return self.shuffle.scores() if self.shuffle else scores

@@ -6,18 +6,8 @@ The sanity baseline of Lee et al. 2019 (SNIP, arXiv 1810.02340) and Frankle et a
 within a layer is uniformly random (seeded by the run's `seed`).
 """
 
-from __future__ import annotations
-
-import torch
-
-from wmprune.pruning.methods.base import PruneAtInit, Score
-
-
-class RandomScore(Score):
-    """Fresh uniform noise per weight each time it is asked: the lowest values go."""
-
-    def scores(self) -> list[torch.Tensor]:
-        return [torch.rand(w.shape, device=w.device) for w in self.masks.weights]
+from wmprune.pruning.methods.base import PruneAtInit
+from wmprune.pruning.scores import RandomScore
 
 
 class RandomPruning(PruneAtInit):

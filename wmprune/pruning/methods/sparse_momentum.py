@@ -13,18 +13,25 @@ gradient, and the momentum has nothing to redistribute by). After every epoch e 
    weights start at 0. Positions with zero momentum are used only when no others are left.
 
 The number of active weights is the same before and after, so the density never changes while the masks
-do. Layers kept dense (`prune.dense_first_layer` / `dense_last_layer`) take no part.
+do. Step 1 never takes a layer below its floor (`prune.min_layer_density`, as in every allocation). Layers
+kept dense (`prune.dense_first_layer` / `dense_last_layer`) take no part.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
-from wmprune.pruning.budget import distribute
-from wmprune.pruning.mask import smallest_where
+from wmprune.pruning.budget import Allocation, distribute
+from wmprune.pruning.mask import MaskSet, smallest_where
+from wmprune.pruning.methods.base import TrainingContext
 from wmprune.pruning.methods.random_mask import RandomPruning
+from wmprune.pruning.scores import SGDMomentumScore
+
+if TYPE_CHECKING:
+    from wmprune.config import PruneConfig
 
 
 class SparseMomentum(RandomPruning):
@@ -32,14 +39,13 @@ class SparseMomentum(RandomPruning):
 
     default_allocation = "erk"
 
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
+        super().__init__(masks, cfg, allocate, context)
+        self.momentum = SGDMomentumScore(masks, cfg, context)
+
     def prune_rate(self, epoch: int) -> float:
         initial = self.cfg.sparse_momentum.prune_rate
         return initial * 0.5 * (1.0 + math.cos(math.pi * epoch / self.context.epochs))
-
-    def momentum_buffers(self) -> list[torch.Tensor]:
-        state = self.context.optimizer.state
-        return [state[w]["momentum_buffer"].abs() if "momentum_buffer" in state[w] else torch.zeros_like(w)
-                for w in self.masks.weights]
 
     @torch.no_grad()
     def on_epoch_end(self, epoch: int) -> None:
@@ -47,11 +53,13 @@ class SparseMomentum(RandomPruning):
         masks = self.masks
         open_layers = ~masks.dense
         active = masks.active_counts()
-        momentum = self.momentum_buffers()
+        momentum = self.momentum.scores()
         # Layer contributions from the momentum of the weights active during the epoch.
         mean_momentum = torch.stack([(m * mask).sum() for m, mask in zip(momentum, masks.masks)]).double().cpu()
         mean_momentum = mean_momentum / active.clamp(min=1) * open_layers
-        removed = (active.double() * rate).floor().long() * open_layers
+        # A layer loses no weights below its floor (budget.min_kept; all of a dense layer), so regrowth,
+        # which only adds, can never leave a layer emptier than the floor either.
+        removed = (active.double() * rate).floor().long().minimum(active - self.min_kept).clamp(min=0)
         if int(removed.sum()) == 0:
             return
         for mask, weight, count in zip(masks.masks, masks.weights, removed.tolist()):

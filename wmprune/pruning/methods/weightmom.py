@@ -5,17 +5,22 @@ over previous iterations, and each layer gets an importance from its relative sp
 magnitude of its weights in previous iterations. This file is our reading of that, every choice a knob
 (docs/method.md lists them):
 
-1. Momentum of a weight, after every optimizer step (`prune.beta`, default 0.9):
-       m ← β·m + (1 − β)·|w|,   m = 0 where the weight is pruned;   m starts at |w| of the initial net.
+1. Score of a weight (`prune.score`, one of `SCORERS`), default `momentum`, after every optimizer step:
+       m ← β·m + (1 − β)·|w|,   m = 0 where the weight is pruned;   m starts at |w| of the initial net,
+   with β = 1 − 1/N for a horizon of N steps (`prune.momentum_horizon`, default the steps between pruning
+   events `prune.schedule.every_steps`, so the average spans what happened since the last event), or
+   `prune.beta` set directly. The ablations: `magnitude`, the current |w| (the average with N = 1), and
+   `sgd_momentum`, |SGD momentum buffer| (Dettmers & Zettlemoyer 2019, arXiv 1907.04840), the other
+   reading of "momentum".
 2. Schedule: the target sparsity follows the cubic curve of Zhu & Gupta (2017, arXiv 1710.01878)
    between `schedule.start_epoch` and `schedule.end_epoch`, updated every `schedule.every_steps`.
 3. Layer budget at each update: the removals are shared in proportion to
        active_l · (1 − s_l)/(1 − s̄) · (m̄ / m̄_l)^γ          (`prune.gamma`, default 1)
-   where s_l is the layer's sparsity, s̄ the network's, m̄_l the mean momentum of the layer's active
+   where s_l is the layer's sparsity, s̄ the network's, m̄_l the mean score of the layer's active
    weights and m̄ that of the whole network: a layer already sparser than the network, or whose weights
-   carry larger momentum, is more important and loses fewer weights. No layer passes
-   `prune.max_layer_sparsity` (0.99).
-4. Within a layer the active weights with the smallest momentum go, for good (no regrowth).
+   carry larger momentum, is more important and loses fewer weights. Every layer keeps at least
+   max(1, ⌈f·(1 − target)·n⌉) weights (`prune.min_layer_density` f, default 0.1; budget.min_kept).
+4. Within a layer the active weights with the smallest score go, for good (no regrowth).
 """
 
 from __future__ import annotations
@@ -28,9 +33,18 @@ from wmprune.pruning.budget import LayerStats
 from wmprune.pruning.mask import MaskSet
 from wmprune.pruning.methods.base import Score, TrainingContext
 from wmprune.pruning.methods.gradual import GradualPruning
+from wmprune.pruning.scores import SGDMomentumScore
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig
+
+
+def ema_beta(cfg: PruneConfig) -> float:
+    """Rule 1's β: `prune.beta` if set, else 1 − 1/horizon, the horizon defaulting to the steps between
+    pruning events (every_steps 100 → β = 0.99; 10 → 0.9)."""
+    if cfg.beta is not None:
+        return cfg.beta
+    return 1.0 - 1.0 / (cfg.momentum_horizon or cfg.schedule.every_steps)
 
 
 class MomentumScore(Score):
@@ -38,7 +52,7 @@ class MomentumScore(Score):
 
     def __init__(self, masks: MaskSet, cfg: PruneConfig, context: TrainingContext):
         super().__init__(masks, cfg, context)
-        self.beta = cfg.beta
+        self.beta = ema_beta(cfg)
         self.momentum = [w.detach().abs().clone() for w in masks.weights]
 
     @torch.no_grad()
@@ -58,6 +72,10 @@ class MomentumScore(Score):
             m.copy_(state[name])
 
 
+# `prune.score`: what "momentum" means in rule 1 (base.Score is the current |w|).
+SCORERS: dict[str, type[Score]] = {"momentum": MomentumScore, "magnitude": Score, "sgd_momentum": SGDMomentumScore}
+
+
 def weightmom_shares(stats: LayerStats) -> torch.Tensor:
     """Rule 3: each layer's share of the removals (unnormalised, float64)."""
     numels = stats.numels.double()
@@ -73,7 +91,10 @@ def weightmom_shares(stats: LayerStats) -> torch.Tensor:
 
 
 class WeightMom(GradualPruning):
-    """Gradual pruning by the momentum score (rules 1, 2 and 4); rule 3 is the `weightmom` allocation."""
+    """Gradual pruning by the chosen score (rules 1, 2 and 4); rule 3 is the `weightmom` allocation."""
 
-    score_class = MomentumScore
     default_allocation = "weightmom"
+
+    @property
+    def score_class(self) -> type[Score]:
+        return SCORERS[self.cfg.score]

@@ -1,0 +1,51 @@
+"""Per-weight scores that more than one method uses (the |w| score is `methods.base.Score`; WeightMom's
+moving average of |w| lives with WeightMom in `methods/weightmom.py`).
+
+- `RandomScore`: uniform noise, the lowest values go. The `random` baseline (Lee et al. 2019, arXiv
+  1810.02340; Frankle et al. 2021, arXiv 2009.08576), sparse_momentum's random start, and the
+  layer-wise shuffle control (`prune.shuffle`, Frankle et al. 2021).
+- `SGDMomentumScore`: |SGD momentum buffer|, the exponential average of the gradient that the optimizer
+  keeps (Dettmers & Zettlemoyer 2019, arXiv 1907.04840): sparse_momentum's redistribution and regrowth,
+  and WeightMom's `prune.score: sgd_momentum` reading of "momentum".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from wmprune.errors import UserError
+from wmprune.pruning.mask import MaskSet
+from wmprune.pruning.methods.base import Score, TrainingContext
+
+if TYPE_CHECKING:
+    from wmprune.config import PruneConfig
+
+
+class RandomScore(Score):
+    """Fresh uniform noise per weight each time it is asked (the global torch RNG, seeded by the run's
+    `seed` and saved in its checkpoint)."""
+
+    def scores(self) -> list[torch.Tensor]:
+        return [torch.rand(w.shape, device=w.device) for w in self.masks.weights]
+
+
+class SGDMomentumScore(Score):
+    """|momentum buffer| of the optimizer for every prunable weight; needs SGD with momentum > 0."""
+
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, context: TrainingContext):
+        super().__init__(masks, cfg, context)
+        self.optimizer = context.optimizer
+        weights = {id(w) for w in masks.weights}
+        # Without momentum torch's SGD keeps no buffer: the score would not exist.
+        if any(group.get("momentum", 0) == 0 for group in self.optimizer.param_groups
+               if any(id(p) in weights for p in group["params"])):
+            raise UserError("the SGD momentum score needs an optimizer with momentum > 0 (train.momentum)")
+
+    def scores(self) -> list[torch.Tensor]:
+        state = self.optimizer.state
+        if any("momentum_buffer" not in state[w] for w in self.masks.weights):
+            raise UserError("the SGD momentum score has no momentum buffer before the first optimizer step; "
+                            "start pruning later (prune.schedule.start_epoch)")
+        return [state[w]["momentum_buffer"].abs() for w in self.masks.weights]
