@@ -40,11 +40,12 @@ data: $(STAMP)
 	$(BIN)/python -m wmprune.data fashion-mnist --download --root data
 
 # grid → runs → tables → figures. Resumable: a second call skips finished runs and resumes interrupted ones.
+# A study's runs live in results/<study>/runs/; their small files are committed (docs/experiments.md).
 $(addprefix reproduce-,$(PAIRS) digits): reproduce-%: $(STAMP)
-	$(BIN)/wmprune sweep --grid configs/grids/$*.yaml --out results/runs/$* $(SWEEP_FLAGS)
-	$(BIN)/wmprune report results/runs/$* --out results/$*/tables
+	$(BIN)/wmprune sweep --grid configs/grids/$*.yaml --out results/$*/runs $(SWEEP_FLAGS)
+	$(BIN)/wmprune report results/$*/runs --out results/$*/tables
 	$(BIN)/wmprune plot results/$*/tables --out results/$*/figures \
-		--run "$$(ls -d results/runs/$*/$(LAYERS_RUN)-* | head -n 1)"
+		--run "$$(ls -d results/$*/runs/$(LAYERS_RUN)-* | head -n 1)"
 
 reproduce: $(addprefix reproduce-,$(PAIRS))
 
