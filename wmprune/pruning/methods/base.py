@@ -4,7 +4,7 @@
 weights of each layer, as many as the allocation gives it; subclasses choose the score and when to prune:
 `PruneAtInit` once before the first step (random, SNIP), `gradual.GradualPruning` along a sparsity
 schedule (WeightMom, GMP, one-shot magnitude), `imp.IterativeMagnitude` between retraining levels.
-No regrowth here (sparse_momentum adds it).
+No regrowth here (sparse_momentum adds it). Whatever changes the masks tells `context.on_mask_change`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,14 @@ if TYPE_CHECKING:
 
 
 @dataclass
+class MaskChange:
+    """What a method ranked when it last changed the masks (pruned, or pruned and regrew)."""
+
+    scores: list[torch.Tensor]  # one per prunable tensor: the score it ranked by (lower went first)
+    candidates: list[torch.Tensor]  # bool, one per prunable tensor: the weights it ranked (active before)
+
+
+@dataclass
 class TrainingContext:
     """What the trainer hands a method once: the run's model, optimizer, data and loss."""
 
@@ -32,6 +40,8 @@ class TrainingContext:
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> scalar
     steps_per_epoch: int
     epochs: int  # train.epochs
+    # Called after every change of the masks, never otherwise: a step without a change costs nothing.
+    on_mask_change: Callable[[MaskChange], None]
 
 
 class Score:
@@ -112,13 +122,15 @@ class ScorePruning(PruningMethod):
         if target <= int(pruned.sum()):
             return
         scores = self.score.scores()
+        candidates = [mask != 0 for mask in masks.masks]
         stats = LayerStats(numels, pruned, scores, masks.masks, [tuple(w.shape) for w in masks.weights],
                            self.cfg.max_layer_sparsity, self.cfg.gamma, masks.dense)
         to_remove = (self.allocate(stats, target) - pruned).tolist()
-        for mask, score, count in zip(masks.masks, scores, to_remove):
+        for mask, score, active, count in zip(masks.masks, scores, candidates, to_remove):
             if count > 0:
-                mask.view(-1)[smallest_where(score, mask != 0, count)] = 0
+                mask.view(-1)[smallest_where(score, active, count)] = 0
         masks.apply()
+        self.context.on_mask_change(MaskChange(scores, candidates))
 
     def state_dict(self) -> dict:
         return {"score": self.score.state_dict()}
