@@ -2,7 +2,7 @@ import pytest
 
 from wmprune.catalog import build_config, load_config
 from wmprune.errors import UserError
-from tests.conftest import write_config
+from tests.conftest import ROOT, write_config
 
 
 def _error(raw) -> str:
@@ -63,3 +63,28 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
 def test_hash_depends_on_resolved_config():
     assert build_config({}).short_hash() == build_config({}).short_hash()
     assert build_config({}).short_hash() != build_config({"seed": 1}).short_hash()
+
+
+def test_run_identity_is_the_non_default_values_without_output():
+    cfg = build_config({"seed": 3, "train": {"lr": 0.1, "epochs": 10}, "output": {"root": "elsewhere"}})
+    assert cfg.identity()["seed"] == 3 and cfg.identity()["train"] == {"epochs": 10}  # lr 0.1 is the default
+    assert "output" not in cfg.identity()
+    moved = build_config({"seed": 3, "train": {"lr": 0.1, "epochs": 10}})
+    assert moved.short_hash() == cfg.short_hash()
+
+
+def test_a_new_key_with_a_default_renames_no_run():
+    """A key added later (top level or in a section) leaves every existing run's name as it was."""
+    from pydantic import create_model
+
+    from wmprune.catalog import REGISTRIES
+    from wmprune.config import PruneConfig, RunConfig
+
+    cfg = load_config(ROOT / "configs" / "quickstart.yaml")
+    NewPrune = create_model("NewPrune", __base__=PruneConfig, new_knob=(float, 0.5))
+    NewRun = create_model("NewRun", __base__=RunConfig, new_section_key=(int, 7), prune=(NewPrune, {}))
+    grown = NewRun.model_validate(cfg.model_dump(mode="json"), context=REGISTRIES)
+    assert grown.prune.new_knob == 0.5 and grown.new_section_key == 7
+    assert grown.short_hash() == cfg.short_hash()
+    changed = NewRun.model_validate({**cfg.model_dump(mode="json"), "new_section_key": 8}, context=REGISTRIES)
+    assert changed.short_hash() != cfg.short_hash()

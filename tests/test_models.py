@@ -72,3 +72,17 @@ def test_width_scales_channels_with_floor_of_one():
 def test_unknown_model_names_the_key():
     with pytest.raises(UserError, match="model.name"):
         build_model("lenet", 10, 1.0)
+
+
+def test_output_positions_give_the_textbook_multiply_adds():
+    from wmprune.models.cost import output_positions
+
+    model = build_model("vgg16", 10, 1.0)
+    positions = output_positions(model, (3, 32, 32))
+    assert positions["features.0.weight"] == 32 * 32 and positions["classifier.weight"] == 1
+    assert positions["features.40.weight"] == 2 * 2  # last block after four pools
+    macs = sum(p.numel() * positions[name] for name, p in model.named_parameters() if name in positions)
+    # Σ Cin·Cout·9·H·W over the 13 convs (32², 16², 8², 4², 2² maps) = 313,196,544, + 512·10 for the classifier
+    assert macs == 313_196_544 + 5_120
+    resnet = output_positions(build_model("resnet50", 10, 0.125, in_channels=1), (1, 32, 32))
+    assert resnet["stem.0.weight"] == 1024 and resnet["fc.weight"] == 1

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from wmprune.config import RunConfig, apply_overrides, read_yaml, validate
-from wmprune.data import DATASETS
+from wmprune.data import DATASETS, DEFAULT_VAL_SIZE
 from wmprune.models import MODELS
 from wmprune.pruning.pruner import PRUNING_REGISTRIES
 
-REGISTRIES = {"models": MODELS, "datasets": DATASETS, **PRUNING_REGISTRIES}
+REGISTRIES = {"models": MODELS, "datasets": DATASETS, "val_sizes": DEFAULT_VAL_SIZE, **PRUNING_REGISTRIES}
 
 
 def build_config(raw: dict) -> RunConfig:

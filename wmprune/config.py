@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic_core import to_jsonable_python
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
@@ -66,6 +67,8 @@ class DataConfig(_Strict):
     batch_size: int = Field(128, gt=0)
     augment: bool = True
     download: bool = False
+    val_size: int | None = Field(None, ge=0, description="training images held out for validation; "
+                                                          "left out: the dataset's default; 0: none")
 
 
 class TrainConfig(_Strict):
@@ -208,6 +211,14 @@ class RunConfig(_Strict):
         raise ValueError("must be auto, cpu, cuda or cuda:N")
 
     @model_validator(mode="after")
+    def _dataset_val_size(self, info: ValidationInfo) -> RunConfig:
+        """A left-out data.val_size becomes the dataset's default, written resolved into config.yaml."""
+        if self.data.val_size is None:
+            default = _names(info, "val_sizes")[self.data.name]
+            self.data = self.data.model_copy(update={"val_size": default})
+        return self
+
+    @model_validator(mode="after")
     def _fit_epochs(self) -> RunConfig:
         """Knobs that scale with train.epochs (schedule window, one-shot epoch) and method checks."""
         resolved = self.prune.for_epochs(self.train.epochs)
@@ -217,9 +228,43 @@ class RunConfig(_Strict):
             raise ValueError("prune.method sparse_momentum regrows by the SGD momentum buffer; set train.momentum > 0")
         return self
 
+    def identity(self) -> dict:
+        """The values that make this run what it is: those that differ from the defaults, without `output.*`
+        (where a run is written is not what it is). A key added later with a default leaves it unchanged,
+        so no committed run is renamed by it (open_lth names its runs the same way)."""
+        values = self.model_dump(mode="json", exclude={"output"})
+        return _differences(values, _defaults(type(self)))
+
     def short_hash(self) -> str:
-        """Eight hex digits identifying the resolved config (names run directories)."""
-        return hashlib.sha256(dump_yaml(self).encode()).hexdigest()[:8]
+        """Eight hex digits of `identity()` (names run directories)."""
+        text = yaml.safe_dump(self.identity(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _defaults(schema: type[BaseModel]) -> dict:
+    """The JSON form of every field's default, sections as nested dicts, nothing validated or resolved."""
+    out = {}
+    for name, field in schema.model_fields.items():
+        section = field.annotation if isinstance(field.annotation, type) else None
+        if section is not None and issubclass(section, BaseModel):
+            out[name] = _defaults(section)
+        else:
+            out[name] = to_jsonable_python(field.get_default(call_default_factory=True))
+    return out
+
+
+def _differences(values: dict, defaults: dict) -> dict:
+    """The entries of `values` that differ from `defaults`, recursing into sections."""
+    out = {}
+    for key, value in values.items():
+        default = defaults.get(key)
+        if isinstance(value, dict) and isinstance(default, dict):
+            nested = _differences(value, default)
+            if nested:
+                out[key] = nested
+        elif value != default:
+            out[key] = value
+    return out
 
 
 def _format_error(err: ValidationError) -> str:

@@ -26,11 +26,13 @@ RUN_FILES = (CONFIG, METRICS, LAYERS, SUMMARY, CHECKPOINT, LOG, STATE)
 EVENTS = "events.out.tfevents.*"  # TensorBoard's event files (output.tensorboard)
 
 METRIC_FIELDS = ["epoch", "step", "lr", "train_loss", "train_top1", "test_loss", "test_top1", "test_top5",
-                 "sparsity", "seconds"]
+                 "sparsity", "seconds", "val_loss", "val_top1"]
 LAYER_FIELDS = ["layer", "shape", "numel", "nonzero", "sparsity"]
 SUMMARY_FIELDS = ["name", "model", "dataset", "method", "allocation", "seed", "target_sparsity", "sparsity",
                   "params_prunable", "params_nonzero", "compression_ratio", "weights_kept_pct", "test_top1",
-                  "test_top5", "epochs", "seconds", "git_sha", "torch_version"]
+                  "test_top5", "epochs", "seconds", "git_sha", "torch_version",
+                  # appended after the first contract's columns:
+                  "val_top1", "val_size", "macs_dense", "macs_pruned", "macs_reduction"]
 EXPORT_FIELDS = ["dense_file_bytes", "bitmask_file_bytes"]  # appended by `wmprune export`
 # Everything wmprune writes into a run directory (`train --overwrite` removes exactly these).
 WRITTEN_PATTERNS = (*RUN_FILES, EVENTS, "weights.*.safetensors")
@@ -47,9 +49,12 @@ def written_files(directory: Path) -> list[Path]:
     return sorted({path for pattern in WRITTEN_PATTERNS for path in directory.glob(pattern) if path.is_file()})
 
 
-def summarize(cfg: RunConfig, counts: list[LayerCounts], test: dict[str, float]) -> dict:
-    """The measured part of summary.csv (also `wmprune eval --json`)."""
+def summarize(cfg: RunConfig, counts: list[LayerCounts], positions: dict[str, int], test: dict[str, float]) -> dict:
+    """The measured part of summary.csv (also `wmprune eval --json`). `positions`: output positions per image
+    of each layer's weight (models/cost.py), for the multiply-adds of the dense and the pruned network."""
     sparsity, prunable, nonzero = measured_sparsity(counts)
+    macs_dense = sum(c.numel * positions[c.layer] for c in counts)
+    macs_pruned = sum(c.nonzero * positions[c.layer] for c in counts)
     return {
         "name": cfg.name, "model": cfg.model.name, "dataset": cfg.data.name, "method": cfg.prune.method,
         "allocation": cfg.prune.allocation, "seed": cfg.seed, "target_sparsity": cfg.prune.target_sparsity,
@@ -57,6 +62,8 @@ def summarize(cfg: RunConfig, counts: list[LayerCounts], test: dict[str, float])
         "compression_ratio": prunable / nonzero if nonzero else float("inf"),
         "weights_kept_pct": 100.0 * nonzero / prunable,
         **test,
+        "val_size": cfg.data.val_size, "macs_dense": macs_dense, "macs_pruned": macs_pruned,
+        "macs_reduction": macs_dense / macs_pruned if macs_pruned else float("inf"),
     }
 
 

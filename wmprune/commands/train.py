@@ -15,6 +15,7 @@ from rich.progress import Progress
 from wmprune import results
 from wmprune.config import RunConfig, dump_yaml, read_yaml
 from wmprune.errors import TrainingDiverged, UserError
+from wmprune.models.cost import output_positions
 from wmprune.runtime.checkpoint import load_checkpoint, restore, save_checkpoint
 from wmprune.runtime.console import progress_bar, results_table
 from wmprune.runtime.devices import (World, autocast, close, from_main, init_world, main_decides, resolve_device,
@@ -157,6 +158,7 @@ def _train_epochs(run: Run, board: Board | None, console: Console, earlier_log: 
             lr = run.optimizer.param_groups[0]["lr"]
             train_stats = train_one_epoch(run, progress, task)
             test_stats = evaluate(run.forward, run.test_loader, cfg.train.amp)
+            val_stats = validate(run)
             sparsity = run.pruner.sparsity()
             # After measuring: the row describes the network that was trained this epoch, not the one a
             # method makes of it for the next (sparse_momentum regrows, IMP prunes and rewinds).
@@ -166,10 +168,11 @@ def _train_epochs(run: Run, board: Board | None, console: Console, earlier_log: 
             seconds = time.perf_counter() - started
             run.seconds += seconds
             run.metrics.append({"epoch": run.epoch, "step": run.step, "lr": lr, **train_stats, **test_stats,
-                                "sparsity": sparsity, "seconds": round(seconds, 3)})
-            console.print(f"epoch {run.epoch:>3}/{epochs}  loss {train_stats['train_loss']:.4f}  "
-                          f"train {train_stats['train_top1']:6.2f}  test {test_stats['test_top1']:6.2f}  "
-                          f"sparsity {sparsity:.4f}  {seconds:.1f}s")
+                                "sparsity": sparsity, "seconds": round(seconds, 3), **val_stats})
+            shown_val = f"val {val_stats['val_top1']:6.2f} " if val_stats else ""
+            console.print(f"epoch {run.epoch:>3}/{epochs} loss {train_stats['train_loss']:.4f} "
+                          f"train {train_stats['train_top1']:6.2f} {shown_val}test {test_stats['test_top1']:6.2f} "
+                          f"sparsity {sparsity:.4f} {seconds:.1f}s")
             if board:  # before the checkpoint: a resume purges what comes after it
                 board.epoch_end(run)
             if writes:
@@ -181,7 +184,10 @@ def _train_epochs(run: Run, board: Board | None, console: Console, earlier_log: 
 
     counts = run.pruner.layer_counts()
     last = run.metrics[-1]
-    summary = results.summarize(cfg, counts, {key: float(last[key]) for key in ("test_top1", "test_top5")})
+    positions = output_positions(run.model, tuple(run.train_loader.images.shape[1:]))
+    measured = {key: float(last[key]) for key in ("test_top1", "test_top5")}
+    summary = results.summarize(cfg, counts, positions, measured)
+    summary["val_top1"] = float(last["val_top1"]) if "val_top1" in last else ""
     summary.update(epochs=epochs, seconds=round(run.seconds, 2), git_sha=results.git_sha(),
                    torch_version=torch.__version__)
     console.print(results_table(f"{cfg.name} — {directory}", summary))
@@ -198,6 +204,14 @@ def _train_epochs(run: Run, board: Board | None, console: Console, earlier_log: 
 def _record_state(run: Run, status: str, error: str = "") -> None:
     results.write_state(run.directory, status, epoch=run.epoch, epochs=run.pruner.total_epochs,
                         method=run.cfg.prune.method, target_sparsity=run.cfg.prune.target_sparsity, error=error)
+
+
+def validate(run: Run) -> dict[str, float]:
+    """val_loss and val_top1 on the held-out training images; {} when data.val_size is 0."""
+    if run.val_loader is None:
+        return {}
+    stats = evaluate(run.forward, run.val_loader, run.cfg.train.amp, split="val")
+    return {"val_loss": stats["val_loss"], "val_top1": stats["val_top1"]}
 
 
 def _same_masks_everywhere(run: Run) -> None:

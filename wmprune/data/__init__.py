@@ -1,4 +1,5 @@
-"""Datasets by config name: each loader takes (root, download) and returns a `Splits`."""
+"""Datasets by config name: each loader takes (root, download) and returns a `Splits`; and how many
+training images each holds out for validation when `data.val_size` is left out."""
 
 from wmprune.data.cifar import load_cifar10, load_cifar100
 from wmprune.data.digits import load_digits_splits
@@ -13,3 +14,11 @@ DATASETS = {
     "synthetic": load_synthetic,
 }
 
+
+DEFAULT_VAL_SIZE = {
+    "cifar10": 5000,
+    "cifar100": 5000,
+    "digits": 287,  # 20 % of its 1,437 training images
+    "fashion-mnist": 5000,
+    "synthetic": 64,
+}

@@ -1,4 +1,5 @@
-"""The dataset of a run as two loaders on the training device: train (sharded under torchrun) and test."""
+"""The dataset of a run as loaders on the training device: train (sharded under torchrun), validation (held
+out of the training split; None when `data.val_size` is 0) and test."""
 
 from __future__ import annotations
 
@@ -12,17 +13,19 @@ from wmprune.runtime.devices import World
 
 
 def load_splits(cfg: RunConfig) -> Splits:
-    return DATASETS[cfg.data.name](cfg.data.root, cfg.data.download)
+    """The dataset with `data.val_size` training images held out for validation."""
+    return DATASETS[cfg.data.name](cfg.data.root, cfg.data.download).hold_out(cfg.data.val_size)
 
 
-def make_loaders(cfg: RunConfig, splits: Splits, device: torch.device,
-                 world: World = World()) -> tuple[TensorLoader, TensorLoader]:
-    """(train, test) loaders; both normalise with the training split's channel statistics."""
+def make_loaders(cfg: RunConfig, splits: Splits, device: torch.device, world: World = World()
+                 ) -> tuple[TensorLoader, TensorLoader | None, TensorLoader]:
+    """(train, validation, test) loaders, all normalised with the statistics of the training part only."""
     mean, std = channel_stats(splits.train_images)
     channels_last = device.type == "cuda"
     common = dict(device=device, mean=mean, std=std, seed=cfg.seed, channels_last=channels_last)
     train = TensorLoader(splits.train_images, splits.train_labels, cfg.data.batch_size, train=True,
                          augment=cfg.data.augment, shard=(world.rank, world.size), **common)
-    test = TensorLoader(splits.test_images, splits.test_labels, max(cfg.data.batch_size, 500), train=False,
-                        augment=False, **common)
-    return train, test
+    evaluation = dict(batch_size=max(cfg.data.batch_size, 500), train=False, augment=False, **common)
+    val = TensorLoader(splits.val_images, splits.val_labels, **evaluation) if splits.val_images is not None else None
+    test = TensorLoader(splits.test_images, splits.test_labels, **evaluation)
+    return train, val, test

@@ -11,8 +11,8 @@ from wmprune.runtime.devices import autocast
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: TensorLoader, amp: str = "auto") -> dict[str, float]:
-    """test_loss (mean cross-entropy), test_top1 and test_top5 in percent over the whole split."""
+def evaluate(model: nn.Module, loader: TensorLoader, amp: str = "auto", split: str = "test") -> dict[str, float]:
+    """`<split>_loss` (mean cross-entropy), `<split>_top1` and `<split>_top5` in percent over the whole split."""
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=loader.device)
@@ -29,5 +29,5 @@ def evaluate(model: nn.Module, loader: TensorLoader, amp: str = "auto") -> dict[
         top5 += hits.any(dim=1).sum()
     model.train(was_training)
     n = len(loader.labels)
-    return {"test_loss": loss_sum.item() / n, "test_top1": 100.0 * top1.item() / n,
-            "test_top5": 100.0 * top5.item() / n}
+    return {f"{split}_loss": loss_sum.item() / n, f"{split}_top1": 100.0 * top1.item() / n,
+            f"{split}_top5": 100.0 * top5.item() / n}

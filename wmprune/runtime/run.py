@@ -35,6 +35,7 @@ class Run:
     scheduler: torch.optim.lr_scheduler.LambdaLR
     pruner: Pruner
     train_loader: TensorLoader
+    val_loader: TensorLoader | None  # None when data.val_size is 0
     test_loader: TensorLoader
     world: World
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> training loss
@@ -57,10 +58,10 @@ def build_run(cfg: RunConfig, directory: Path, world: World, pruner_state: dict 
     device = resolve_device(cfg.device, world)
     splits = load_splits(cfg)
     seed_everything(cfg.seed)
-    model = build_model(cfg.model.name, splits.num_classes, cfg.model.width).to(device)
+    model = build_model(cfg.model.name, splits.num_classes, cfg.model.width, splits.channels).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    train_loader, test_loader = make_loaders(cfg, splits, device, world)
+    train_loader, val_loader, test_loader = make_loaders(cfg, splits, device, world)
     optimizer = build_optimizer(cfg.train, model)
     loss = partial(F.cross_entropy, label_smoothing=cfg.train.label_smoothing)
     pruner = Pruner(model, optimizer, cfg.prune, steps_per_epoch=len(train_loader), epochs=cfg.train.epochs,
@@ -73,5 +74,5 @@ def build_run(cfg: RunConfig, directory: Path, world: World, pruner_state: dict 
             model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.train.compile:
         forward = torch.compile(forward)
-    return Run(cfg, directory, device, model, forward, optimizer, scheduler, pruner, train_loader, test_loader,
-               world, loss)
+    return Run(cfg, directory, device, model, forward, optimizer, scheduler, pruner, train_loader, val_loader,
+               test_loader, world, loss)
