@@ -13,7 +13,6 @@ from tests.conftest import write_config
 from tests.event_files import read_events, scalars
 from wmprune import Pruner
 
-STEPS_PER_EPOCH = 16  # synthetic data: 512 training images, batches of 32
 WEIGHTMOM = {"method": "weightmom", "target_sparsity": 0.9,
              "schedule": {"start_epoch": 0, "end_epoch": 1, "every_steps": 4}}
 
@@ -47,12 +46,14 @@ def _train(cli, tmp_path, prune, epochs=2, name="run"):
     return run_dir, out
 
 
-# method, its prune section, epochs, the steps at which its masks change
+# method, its prune section, epochs, the steps at which its masks change (given the steps per epoch)
 CHANGES = [
-    ("weightmom", WEIGHTMOM, 2, [4, 8, 12, 16]),
-    ("imp", {"method": "imp", "target_sparsity": 0.75, "imp": {"levels": 2, "rewind_epoch": 1}}, 3, [32, 48]),
-    ("sparse_momentum", {"method": "sparse_momentum", "target_sparsity": 0.8}, 2, [0, 16]),  # random start, regrowth
-    ("snip", {"method": "snip", "target_sparsity": 0.8}, 1, [0]),
+    ("weightmom", WEIGHTMOM, 2, lambda epoch: [*range(4, epoch, 4), epoch]),  # every 4 steps and the end
+    ("imp", {"method": "imp", "target_sparsity": 0.75, "imp": {"levels": 2, "rewind_epoch": 1}}, 3,
+     lambda epoch: [2 * epoch, 3 * epoch]),  # after each level
+    ("sparse_momentum", {"method": "sparse_momentum", "target_sparsity": 0.8}, 2,
+     lambda epoch: [0, epoch]),  # the random start, regrowth after epoch 1
+    ("snip", {"method": "snip", "target_sparsity": 0.8}, 1, lambda epoch: [0]),
 ]
 
 
@@ -65,8 +66,9 @@ def test_a_run_writes_its_curves(tmp_path, cli, method, prune, epochs, changes):
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     layers = list(csv.DictReader(open(run_dir / "layers.csv")))
     epoch_ends = [int(row["step"]) for row in rows]
+    changes = changes(epoch_ends[0])
 
-    for tag in ("train/loss", "train/top1", "test/loss", "test/top1", "test/top5"):
+    for tag in ("train/loss", "train/top1", "val/loss", "val/top1", "test/loss", "test/top1", "test/top5"):
         assert [step for step, _ in curves[tag]] == epoch_ends, tag
     assert curves["test/top1"][-1][1] == pytest.approx(float(rows[-1]["test_top1"]))
     assert [step for step, _ in curves["lr"]] == [0, *epoch_ends]
@@ -91,9 +93,12 @@ def test_a_resumed_run_continues_its_curves_without_duplicate_steps(tmp_path, cl
 
     real_step = pruner_module.Pruner.step
 
+    epoch = int(next(csv.DictReader(open(reference / "metrics.csv")))["step"])
+    last_event = epoch + 8 - epoch % 4  # the second pruning event (every 4 steps) of epoch 2
+
     def interrupted_step(self):
         real_step(self)
-        if self.steps == STEPS_PER_EPOCH + 10:  # after the pruning events at steps 20 and 24 of epoch 2
+        if self.steps == last_event + 1:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(pruner_module.Pruner, "step", interrupted_step)
@@ -102,7 +107,8 @@ def test_a_resumed_run_continues_its_curves_without_duplicate_steps(tmp_path, cl
     assert cli("train", "--config", config, "--out", run_dir)[0] == 130
     monkeypatch.setattr(pruner_module.Pruner, "step", real_step)
     [killed_file] = run_dir.glob("events.out.tfevents.*")
-    assert max(step for step, _ in scalars(killed_file)["sparsity/network"]) == 24  # past the checkpoint (16)
+    # The killed process wrote events past its last checkpoint (after epoch 1); the resumed one writes them again.
+    assert max(step for step, _ in scalars(killed_file)["sparsity/network"]) == last_event
 
     # TensorBoard orders a run's event files by name, which starts with the second the file was opened.
     time.sleep(1.0 - time.time() % 1.0 + 0.01)
