@@ -54,7 +54,8 @@ def sweep_dir(tmp_path, cli, monkeypatch):
     return runs
 
 
-def test_each_state_is_told_apart(sweep_dir, cli):
+def test_each_state_is_told_apart(sweep_dir, cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "150")  # a terminal wide enough for the whole run names
     code, out, err = cli("runs", sweep_dir, "--csv")
     assert code == 0, err
     rows = {row["run"]: row for row in csv.DictReader(io.StringIO(out))}

@@ -22,6 +22,7 @@ import os
 import socket
 from pathlib import Path
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -103,9 +104,12 @@ def pid_alive(pid: int) -> bool:
 
 def runs_table(title: str, rows: list[dict[str, str]]) -> Table:
     """The table `wmprune runs` prints: val and test are top-1 in percent."""
-    table = Table(title=title)
-    for column in ("run", "method", "target", "sparsity", "epoch", "val", "test", "status"):
-        table.add_column(column, justify="left" if column in ("run", "method", "status") else "right")
+    # No vertical rules and single spaces between columns: room for the run names.
+    table = Table(title=title, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    # On a narrow terminal the run name wraps; every other cell stays whole.
+    table.add_column("run", overflow="fold")
+    for column in ("method", "target", "sparsity", "epoch", "val", "test", "status"):
+        table.add_column(column, justify="left" if column in ("method", "status") else "right", no_wrap=True)
     styles = {results.FINISHED: "green", results.RUNNING: "cyan", "interrupted": "yellow", results.FAILED: "red"}
     for row in rows:
         # Text, not markup: a run name may hold brackets.
