@@ -36,7 +36,7 @@ def _fake_run(directory, status, pid, epoch=1, epochs=4, test_top1=None):
 
 @pytest.fixture
 def sweep_dir(tmp_path, cli, monkeypatch):
-    """finished and failed by real runs, interrupted (a dead pid) and running (this process) faked."""
+    """finished and failed by real runs, interrupted (a dead pid), running (this process) and new faked."""
     runs = tmp_path / "runs"
     config = write_config(tmp_path / "c.yaml", train={"epochs": 1, "lr": 0.05})
     assert cli("train", "--config", config, "--out", runs / "done")[0] == 0
@@ -51,6 +51,8 @@ def sweep_dir(tmp_path, cli, monkeypatch):
 
     _fake_run(runs / "killed", "running", _dead_pid(), epoch=2, test_top1=55.0)
     _fake_run(runs / "going", "running", os.getpid(), epoch=3, test_top1=40.0)
+    (runs / "queued").mkdir()  # a sweep writes every point's config.yaml before its turn comes
+    (runs / "queued" / "config.yaml").write_text("name: queued\n")
     return runs
 
 
@@ -60,7 +62,7 @@ def test_each_state_is_told_apart(sweep_dir, cli, monkeypatch):
     assert code == 0, err
     rows = {row["run"]: row for row in csv.DictReader(io.StringIO(out))}
     assert {name: row["status"] for name, row in rows.items()} == {
-        "done": "finished", "diverged": "failed", "killed": "interrupted", "going": "running"}
+        "done": "finished", "diverged": "failed", "killed": "interrupted", "going": "running", "queued": "new"}
     assert rows["done"]["epoch"] == rows["done"]["epochs"] == "1"
     assert rows["done"]["method"] == "weightmom" and float(rows["done"]["sparsity"]) == pytest.approx(0.9, abs=1e-3)
     assert rows["diverged"]["error"].startswith("TrainingDiverged: training loss became nan in epoch 1")

@@ -10,7 +10,8 @@ neither torch nor pandas, so it answers at once on a sweep of hundreds of runs. 
 - interrupted: state.json says running but its process on this host is gone (killed, or the machine
   restarted): `wmprune train --resume` (or the sweep again) continues it;
 - running?: state.json says running on another host, whose processes cannot be checked from here;
-- unknown: no state.json (a run directory from a wmprune without it).
+- new: a config.yaml and nothing else yet (a sweep writes it before the run's turn comes);
+- unknown: no state.json, but other run files (a run directory from a wmprune without state records).
 """
 
 from __future__ import annotations
@@ -61,8 +62,9 @@ def read_run(directory: Path, root: Path, host: str) -> dict[str, str]:
     last = _last_row(directory / results.METRICS)
     finished = summary[0] if summary else {}
     name = directory.relative_to(root).as_posix() if directory != root else directory.name
+    trained = (directory / results.METRICS).exists() or (directory / results.CHECKPOINT).exists()
     row = {
-        "run": name, "status": status(state, bool(summary), host),
+        "run": name, "status": status(state, bool(summary), trained, host),
         "method": finished.get("method") or state.get("method", ""),
         "target_sparsity": finished.get("target_sparsity") or state.get("target_sparsity", ""),
         # The measured sparsity: at the end, else of the network the last finished epoch trained.
@@ -75,12 +77,13 @@ def read_run(directory: Path, root: Path, host: str) -> dict[str, str]:
     return {key: str(value) for key, value in row.items()}
 
 
-def status(state: dict, finished: bool, host: str) -> str:
+def status(state: dict, finished: bool, trained: bool, host: str) -> str:
+    """The module docstring's status of a run from its state.json (`state`, {} when missing)."""
     if finished:
         return results.FINISHED
     recorded = state.get("status")
     if recorded is None:
-        return "unknown"
+        return "unknown" if trained else "new"
     if recorded != results.RUNNING:
         return recorded
     if state.get("host") != host:
@@ -114,7 +117,7 @@ def runs_table(title: str, rows: list[dict[str, str]]) -> Table:
     for row in rows:
         # Text, not markup: a run name may hold brackets.
         table.add_row(Text(row["run"]), Text(row["method"]), _number(row["target_sparsity"], "{:.3f}"),
-                      _number(row["sparsity"], "{:.4f}"), f"{row['epoch'] or '?'}/{row['epochs'] or '?'}",
+                      _number(row["sparsity"], "{:.4f}"), f"{row['epoch'] or '?'}/{row['epochs'] or '?'}" if row["status"] != "new" else "",
                       _number(row["val_top1"], "{:.2f}"), _number(row["test_top1"], "{:.2f}"),
                       Text(row["status"], style=styles.get(row["status"], "")))
     return table
