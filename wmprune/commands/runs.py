@@ -115,11 +115,11 @@ def runs_table(title: str, rows: list[dict[str, str]]) -> Table:
         table.add_column(column, justify="left" if column in ("method", "status") else "right", no_wrap=True)
     styles = {results.FINISHED: "green", results.RUNNING: "cyan", "interrupted": "yellow", results.FAILED: "red"}
     for row in rows:
+        epoch = f"{row['epoch'] or '?'}/{row['epochs'] or '?'}" if row["status"] != "new" else ""
         # Text, not markup: a run name may hold brackets.
         table.add_row(Text(row["run"]), Text(row["method"]), _number(row["target_sparsity"], "{:.3f}"),
-                      _number(row["sparsity"], "{:.4f}"), f"{row['epoch'] or '?'}/{row['epochs'] or '?'}" if row["status"] != "new" else "",
-                      _number(row["val_top1"], "{:.2f}"), _number(row["test_top1"], "{:.2f}"),
-                      Text(row["status"], style=styles.get(row["status"], "")))
+                      _number(row["sparsity"], "{:.4f}"), epoch, _number(row["val_top1"], "{:.2f}"),
+                      _number(row["test_top1"], "{:.2f}"), Text(row["status"], style=styles.get(row["status"], "")))
     return table
 
 

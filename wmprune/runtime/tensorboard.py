@@ -86,7 +86,10 @@ class Board:
     def _histogram(self, tag: str, values: torch.Tensor, step: int) -> None:
         # Binned where the scores live (one transfer of 64 counts), not copied to the host whole.
         low, high = values.min().item(), values.max().item()
-        counts = torch.histc(values, bins=_BINS, min=low, max=high) if high > low else values.new_full((1,), len(values))
+        if high > low:
+            counts = torch.histc(values, bins=_BINS, min=low, max=high)
+        else:  # every score equal: one bucket
+            counts = values.new_full((1,), len(values))
         edges = torch.linspace(low, high, len(counts) + 1)[1:]
         self.writer.add_histogram_raw(tag, min=low, max=high, num=len(values), sum=values.sum().item(),
                                       sum_squares=values.square().sum().item(), bucket_limits=edges.tolist(),
