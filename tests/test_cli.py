@@ -21,7 +21,7 @@ def test_train_then_eval_on_cifar_files(tmp_path, cli, dataset, model):
     data_root = tmp_path / "data"
     (write_cifar10 if dataset == "cifar10" else write_cifar100)(data_root)
     config = write_config(tmp_path / "c.yaml", model={"name": model, "width": 0.125},
-                          data={"name": dataset, "root": str(data_root), "batch_size": 25})
+                          data={"name": dataset, "root": str(data_root), "batch_size": 25, "val_size": 20})
     run_dir = tmp_path / "run"
     code, out, err = cli("train", "--config", config, "--out", run_dir)
     assert code == 0, err

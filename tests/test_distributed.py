@@ -27,7 +27,7 @@ def test_two_processes_train_one_run(tmp_path, cli, method):
     summary = next(csv.DictReader(open(run_dir / "summary.csv")))
     assert abs(float(summary["sparsity"]) - 0.9) < 0.002
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
-    assert state["step"] == 2 * (512 // 32)  # the global batch stays data.batch_size
+    assert state["step"] == 2 * ((512 - 64) // 32)  # the global batch stays data.batch_size (64 held out)
     code, out, err = cli("eval", "--run", run_dir, "--json")
     assert code == 0, err
     assert abs(json.loads(out)["test_top1"] - float(summary["test_top1"])) <= 0.01

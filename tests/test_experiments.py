@@ -4,18 +4,19 @@ One 10-run sweep (2 methods × 2 sparsities × 2 seeds + 2 dense baselines) is t
 shared by the tests below; the children are real `python -m wmprune train` processes.
 """
 
-import csv
 import json
+import math
 import time
 
 import pandas as pd
 import pytest
 import torch
 import yaml
+from scipy import stats as scipy_stats
 
 from tests.conftest import write_config
 from wmprune import results
-from wmprune.commands.report import accuracy_table, equal_drop_table
+from wmprune.commands.report import accuracy_table, dense_reference, equal_drop_table, markdown
 from wmprune.commands.sweep import run_sweep
 from wmprune.weights import load_weights
 
@@ -122,14 +123,57 @@ def test_equal_drop_picks_the_highest_compression_within_each_drop():
         *[("gmp", "global", s, cr, top1) for s, cr, pair in
           [(0.9, 10.0, (89.6, 89.6)), (0.95, 20.0, (88.5, 88.5)), (0.98, 50.0, (80.0, 80.0))] for top1 in pair],
     ], columns=["method", "allocation", "target_sparsity", "compression_ratio", "test_top1"])
-    runs = runs.assign(dataset="cifar10", model="vgg16", sparsity=runs["target_sparsity"],
-                       weights_kept_pct=100 / runs["compression_ratio"], seed=[0, 1] * (len(runs) // 2))
-    table = equal_drop_table(accuracy_table(runs)).set_index("max_drop")
+    runs = _frame(runs)
+    table = equal_drop_table(accuracy_table(runs), dense_reference(runs)).set_index("max_drop")
     assert table.loc[0.5, "weightmom"] == 10.0 and table.loc[0.5, "gmp"] == 10.0
     assert table.loc[1.0, "weightmom"] == 20.0 and table.loc[1.0, "gmp"] == 10.0
     assert table.loc[1.0, "weightmom_gain_pct"] == pytest.approx(100.0)
     assert table.loc[2.0, "weightmom"] == 20.0 and table.loc[2.0, "gmp"] == 20.0  # 87.5 mean is a 2.5 drop
     assert table.loc[2.0, "best_baseline"] == "gmp" and table.loc[2.0, "weightmom_gain_pct"] == pytest.approx(0.0)
+
+
+def _frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """Summary rows as load_summaries gives them, from the columns a test cares about."""
+    seeds = runs["seed"] if "seed" in runs else [0, 1] * (len(runs) // 2)
+    return runs.assign(dataset="cifar10", model="vgg16", sparsity=runs["target_sparsity"], variant="",
+                       weights_kept_pct=100 / runs["compression_ratio"], macs_reduction=runs["compression_ratio"],
+                       seed=seeds)
+
+
+def test_one_dense_reference_for_both_tables():
+    """Dense runs keep their config's target and form groups of unequal size: the reference is the mean over
+    dense runs, in the accuracy table's Δ and in the equal-drop table alike."""
+    runs = _frame(pd.DataFrame([
+        ("none", "", 0.0, 1.0, 90.0, 0), ("none", "", 0.0, 1.0, 92.0, 1), ("none", "", 0.9, 1.0, 80.0, 0),
+        ("weightmom", "weightmom", 0.9, 10.0, 86.8, 0), ("weightmom", "weightmom", 0.9, 10.0, 86.8, 1),
+    ], columns=["method", "allocation", "target_sparsity", "compression_ratio", "test_top1", "seed"]))
+    accuracy = accuracy_table(runs)
+    reference = (90 + 92 + 80) / 3
+    assert dense_reference(runs) == pytest.approx(reference)
+    row = accuracy[accuracy["method"] == "weightmom"].iloc[0]
+    assert row["delta_dense"] == pytest.approx(86.8 - reference)  # 0.53 below: within 1, not within 0.5
+    drops = equal_drop_table(accuracy, dense_reference(runs)).set_index("max_drop")
+    assert drops.loc[1.0, "dense_top1"] == pytest.approx(reference)
+    assert math.isnan(drops.loc[0.5, "weightmom"]) and drops.loc[1.0, "weightmom"] == 10.0
+
+
+def test_paired_interval_to_weightmom_and_not_reached_is_said():
+    seeds = [0, 1, 2]
+    ours, theirs = [90.0, 91.0, 92.5], [89.0, 90.5, 90.5]  # differences -1, -0.5, -2
+    runs = _frame(pd.DataFrame(
+        [("none", "", 0.0, 1.0, 93.0, s) for s in seeds]
+        + [("weightmom", "weightmom", 0.9, 10.0, t, s) for t, s in zip(ours, seeds)]
+        + [("gmp", "uniform", 0.9, 10.0, t, s) for t, s in zip(theirs, seeds)],
+        columns=["method", "allocation", "target_sparsity", "compression_ratio", "test_top1", "seed"]))
+    accuracy = accuracy_table(runs)
+    gmp = accuracy[accuracy["method"] == "gmp"].iloc[0]
+    differences = pd.Series([-1.0, -0.5, -2.0])
+    half = scipy_stats.t.ppf(0.975, 2) * differences.std() / math.sqrt(3)
+    assert gmp["vs_weightmom"] == pytest.approx(differences.mean()) and gmp["ci95"] == pytest.approx(half)
+    assert gmp["n_paired"] == 3
+    drops = equal_drop_table(accuracy, dense_reference(runs))
+    text = markdown(drops, {"weightmom": "not reached", "gmp": "not reached"})
+    assert "not reached" in text.splitlines()[2]  # within 0.5 of 93: nobody
 
 
 def test_bitmask_export_is_near_the_bound_and_evaluates_like_the_run(swept, cli, tmp_path):
@@ -194,3 +238,54 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, cli, args, needle):
     assert code == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], err
+
+
+def test_tuning_chooses_on_validation_then_runs_the_choice_everywhere(tmp_path, cli):
+    """Variants with the same tuning budget, tried at one seed and sparsity; the best last-epoch val_top1
+    runs at every sparsity and seed; the chosen tuning run is itself a main run (trained once)."""
+    write_config(tmp_path / "base.yaml", **TINY)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({
+        "base": "base.yaml", "dense_baseline": True,
+        "variants": {"weightmom": {"prune.method": "weightmom"},
+                     "random-erk": {"prune.method": "random", "prune.allocation": "erk"}},
+        "tune": {"at": {"seed": 0, "prune.target_sparsity": 0.9},
+                 "settings": {"weightmom": {"train.lr": [0.01, 0.2]}, "random-erk": {"train.lr": [0.01, 0.2]}}},
+        "sweep": {"prune.target_sparsity": [0.5, 0.9], "seed": [0, 1]}}))
+    runs = tmp_path / "runs"
+    code, out, err = cli("sweep", "--grid", grid, "--out", runs, "--workers", "2")
+    assert code == 0, err
+    tuning = results.read_csv(runs / "tuning.csv")
+    assert len(tuning) == 4 and sum(row["chosen"] == "True" for row in tuning) == 2
+    for variant in ("weightmom", "random-erk"):
+        rows = [row for row in tuning if row["variant"] == variant]
+        best = max(rows, key=lambda row: float(row["val_top1"]))
+        assert best["chosen"] == "True"
+        lr = float(best["setting"].split("=")[1])
+        mains = [p.parent for p in runs.glob(f"*-{variant}-*/{results.SUMMARY}")]
+        assert len(mains) == 4 + 1  # 2 sparsities × 2 seeds with the chosen lr, + the unchosen tuning run
+        chosen_runs = [d for d in mains if yaml.safe_load((d / "config.yaml").read_text())["train"]["lr"] == lr]
+        assert len(chosen_runs) == 4 and best["run"] in {d.name for d in chosen_runs}
+        assert all(results.read_csv(d / results.SUMMARY)[0]["variant"] == variant for d in chosen_runs)
+    assert len(list(runs.glob(f"*/{results.SUMMARY}"))) == 2 * 5 + 2  # + dense × 2 seeds
+    code, out, err = cli("report", runs, "--out", tmp_path / "tables")
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "tables" / "synthetic-vgg16.accuracy.csv")
+    assert set(table["n_seeds"]) == {2} and len(table) == 1 + 2 * 2  # the unchosen tuning runs are left out
+    tuned = pd.read_csv(tmp_path / "tables" / "synthetic-vgg16.tuning.csv")
+    assert list(tuned["settings_tried"]) == [2, 2]
+    assert "chosen on validation" in (tmp_path / "tables" / "synthetic-vgg16.md").read_text()
+
+
+@pytest.mark.parametrize("tune, needle", [
+    ({"at": {"seed": 0}, "settings": {"weightmom": {"train.lr": [0.1, 0.2]}, "gmp": {"train.lr": [0.1]}}},
+     "same number of settings"),
+    ({"at": {"seed": 0}, "settings": {"weightmom": {"train.lr": [0.1]}}}, "missing: gmp"),
+])
+def test_unequal_or_incomplete_tuning_budgets_are_refused(tmp_path, cli, tune, needle):
+    write_config(tmp_path / "base.yaml", **TINY)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"base": "base.yaml", "tune": tune,
+                                    "sweep": {"prune.method": ["weightmom", "gmp"], "seed": [0]}}))
+    code, _, err = cli("sweep", "--grid", grid, "--out", tmp_path / "runs", "--dry-run")
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1

@@ -179,7 +179,7 @@ def _summary(run_dir):
 def test_cli_trains_and_evaluates_on_generated_files(tmp_path, debian, cli):
     write_fashion_mnist(tmp_path / "data" / "fashion-mnist", n_train=60, n_test=20)
     config = write_config(tmp_path / "c.yaml", data={"name": "fashion-mnist", "root": str(tmp_path / "data"),
-                                                     "batch_size": 20})
+                                                     "batch_size": 20, "val_size": 20})
     run_dir = tmp_path / "run"
     code, out, err = cli("train", "--config", config, "--out", run_dir)
     assert code == 0, err

@@ -40,7 +40,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     write_cifar10(data, n_train_per_batch=80, n_test=100)
     # AlexNet has dropout, so the torch RNG state must survive the restart too.
     config = write_config(tmp_path / "c.yaml", model={"name": "alexnet", "width": 0.125},
-                          data={"name": "cifar10", "root": str(data), "batch_size": 16},
+                          data={"name": "cifar10", "root": str(data), "batch_size": 16, "val_size": 16},
                           train={"epochs": EPOCHS, "lr": 0.02},
                           prune={"method": "weightmom", "target_sparsity": 0.8,
                                  "schedule": {"start_epoch": 1, "end_epoch": 3, "every_steps": 7}})

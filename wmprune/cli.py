@@ -149,6 +149,24 @@ def export(
           f"({done.dense_bytes:,} bytes); bitmask bound {done.bound:,} bytes")
 
 
+@app.command()
+def bench(
+    run: Annotated[Path, typer.Option("--run", help="finished run directory")],
+    batch: Annotated[str, typer.Option(help="batch sizes, comma-separated")] = "1",
+    threads: Annotated[str, typer.Option(help="intra-op thread counts, comma-separated")] = "1,2",
+    repeats: Annotated[int, typer.Option(min=1, help="timed end-to-end repeats per module")] = 30,
+    samples: Annotated[int, typer.Option(min=1, help="test images whose outputs are compared")] = 256,
+    replan: Annotated[bool, typer.Option(help="measure new per-layer plans even where saved ones fit")] = False,
+    weights: Annotated[Optional[Path], typer.Option(help="benchmark this `wmprune export` file instead")] = None,
+) -> None:
+    """Dense vs sparse CPU inference latency of a run, per layer and end to end; writes RUN/inference.csv."""
+    from wmprune.commands.bench import BenchOptions, bench_run, check_threads, parse_counts
+
+    options = BenchOptions(parse_counts(batch, "--batch"), check_threads(parse_counts(threads, "--threads")),
+                           repeats=repeats, samples=samples, replan=replan, weights=weights)
+    bench_run(run, options, Console())
+
+
 def main() -> None:
     """Entry point: user mistakes become one line on stderr and exit code 2."""
     try:

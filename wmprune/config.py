@@ -194,6 +194,8 @@ class OutputConfig(_Strict):
 
 class RunConfig(_Strict):
     name: str = "run"
+    variant: str | None = Field(None, description="the run's row label in reports (a grid's variant name); "
+                                                  "left out: method and allocation")
     seed: int = Field(0, ge=0)
     device: str = "auto"
     model: ModelConfig = ModelConfig()

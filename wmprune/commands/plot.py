@@ -34,7 +34,7 @@ def accuracy_figure(table: pd.DataFrame, title: str) -> Figure:
         top1, std = dense["top1_mean"].mean(), dense["top1_std"].fillna(0).mean()
         axes.axhline(top1, color="black", linestyle="--", linewidth=1, label=f"dense ({top1:.2f})")
         axes.axhspan(top1 - std, top1 + std, color="black", alpha=0.08, linewidth=0)
-    for variant, rows in table[table["method"] != DENSE].groupby("variant"):
+    for variant, rows in table[table["method"] != DENSE].groupby("variant_label"):
         rows = rows.sort_values("compression_ratio")
         x, mean, std = rows["compression_ratio"], rows["top1_mean"], rows["top1_std"].fillna(0)
         (line,) = axes.plot(x, mean, marker="o", label=variant)

@@ -1,14 +1,5 @@
-"""Grid sweeps: expand a grid file into run configs, skip finished runs, train the rest in worker processes.
-
-A grid file (docs/experiments.md):
-
-    base: ../cifar10/vgg16/weightmom.yaml    # the config every point starts from, relative to this file
-    dense_baseline: true                     # + one dense run per combination of the non-prune axes
-    sweep:                                   # axes over dotted config keys; every combination is a run
-      prune.method: [weightmom, gmp]
-      prune.target_sparsity: [0.9, 0.95]
-      seed: [0, 1]
-    slurm: {timeout_min: 720, gpus_per_node: 1}   # optional: submitit parameters for --executor slurm
+"""`wmprune sweep`: train every point of a grid file (commands/grid.py) that has not finished, in worker
+processes; a tuning stage first when the grid has one, then the chosen settings everywhere.
 
 Every point is one `wmprune train --config <run>/config.yaml --out <run> --resume` in its own process, so a
 crash or bad data in one run cannot take down the others, and a killed sweep resumes each run from its last
@@ -17,8 +8,6 @@ checkpoint. Outcomes go to `<out>/sweep.csv`, each child's console to `<out>/log
 
 from __future__ import annotations
 
-import copy
-import itertools
 import os
 import queue
 import subprocess
@@ -26,45 +15,20 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from wmprune import results
-from wmprune.catalog import build_config
-from wmprune.config import RunConfig, dump_yaml, read_yaml, set_dotted
+from wmprune.commands.grid import Grid, Point, load_grid, write_tuning
+from wmprune.config import dump_yaml
 from wmprune.errors import UserError
 
-GRID_KEYS = ("base", "sweep", "dense_baseline", "slurm")
 SWEEP_CSV, LOGS = "sweep.csv", "logs"
 OUTCOME_FIELDS = ["run", "status", "seconds", "error"]
-# Axes whose value already names the run as `<dataset>-<model>-<method>`; other axes append `<label><value>`.
-_NAMED_BY_VALUE = ("data.name", "model.name", "prune.method")
-_LABELS = {"prune.target_sparsity": "s"}
-
-
-@dataclass(frozen=True)
-class Point:
-    """One run of the grid: its resolved config, its directory and the axis values that made it."""
-
-    config: RunConfig
-    directory: Path
-    settings: dict[str, Any]
-
-    @property
-    def finished(self) -> bool:
-        return (self.directory / results.SUMMARY).exists()
-
-
-@dataclass
-class Grid:
-    path: Path
-    points: list[Point]
-    slurm: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,69 +37,6 @@ class Outcome:
     status: str  # skipped (finished before) | finished | failed | running | pending
     seconds: float | None = None
     error: str = ""
-
-
-def _run_name(cfg: RunConfig, settings: dict[str, Any]) -> str:
-    """A readable name from the dataset, model, method and the other axis values, e.g. digits-vgg16-weightmom-s0.9-seed1."""
-    dense = cfg.prune.method == "none"
-    parts = [cfg.data.name, cfg.model.name, "dense" if dense else cfg.prune.method]
-    for key, value in settings.items():
-        if key in _NAMED_BY_VALUE or (dense and key.startswith("prune.")):
-            continue
-        parts.append(str(value) if isinstance(value, str) else f"{_LABELS.get(key, key.split('.')[-1])}{value}")
-    return "-".join(parts).replace("/", "_").replace(" ", "_")
-
-
-def _point(base: dict, settings: dict[str, Any], grid_path: Path, out: Path) -> Point:
-    raw = copy.deepcopy(base)
-    for key, value in settings.items():
-        set_dotted(raw, key.split("."), value, f"{grid_path}: axis '{key}'")
-    try:
-        cfg = build_config(raw)
-        cfg.name = _run_name(cfg, settings)
-    except UserError as exc:
-        raise UserError(f"{grid_path}: {exc}") from None
-    return Point(cfg, out / f"{cfg.name}-{cfg.short_hash()}", settings)
-
-
-def _combinations(axes: dict[str, list]) -> list[dict[str, Any]]:
-    return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
-
-
-def load_grid(path: Path, out: Path) -> Grid:
-    """Read and validate a grid file; every point is resolved (and so validated) before anything runs."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"grid file not found: {path}; pass one of configs/grids/*.yaml")
-    raw = read_yaml(path)
-    unknown = sorted(set(raw) - set(GRID_KEYS))
-    if unknown:
-        raise UserError(f"{path}: unknown grid key(s) {', '.join(unknown)}; allowed: {', '.join(GRID_KEYS)}")
-    if not isinstance(raw.get("base"), str):
-        raise UserError(f"{path}: 'base:' must name the config the grid varies, relative to the grid file")
-    axes = raw.get("sweep") or {}
-    if not isinstance(axes, dict):
-        raise UserError(f"{path}: 'sweep:' must map dotted config keys to lists of values")
-    for key, values in axes.items():
-        if not isinstance(values, list) or not values:
-            raise UserError(f"{path}: axis '{key}' needs a non-empty list of values, e.g. [0.9, 0.95]")
-    dense_baseline = raw.get("dense_baseline", False)
-    slurm = raw.get("slurm") or {}
-    if not isinstance(dense_baseline, bool) or not isinstance(slurm, dict):
-        raise UserError(f"{path}: 'dense_baseline:' must be true or false and 'slurm:' a mapping")
-    base = read_yaml(path.parent / raw["base"])
-
-    settings = []
-    if dense_baseline:
-        context = {key: values for key, values in axes.items() if not key.startswith("prune.")}
-        settings += [{**combo, "prune.method": "none", "prune.target_sparsity": 0.0}
-                     for combo in _combinations(context)]
-    settings += _combinations(axes)
-    points = {}
-    for combo in settings:
-        point = _point(base, combo, path, out)
-        points.setdefault(point.directory, point)  # an explicit `none` point can coincide with a dense baseline
-    return Grid(path, list(points.values()), slurm)
 
 
 def visible_gpus() -> list[str]:
@@ -176,14 +77,20 @@ def train_point(directory: Path, env: dict[str, str]) -> Outcome:
 class Tally:
     """Rich progress view of a sweep (done / running / failed) that keeps `<out>/sweep.csv` current."""
 
-    def __init__(self, out: Path, points: list[Point], console: Console):
+    def __init__(self, out: Path, console: Console):
         self.path = out / SWEEP_CSV
-        self.rows = {p.directory.name: Outcome(p.directory.name, "skipped" if p.finished else "pending")
-                     for p in points}
+        self.rows: dict[str, Outcome] = {}
         self.lock = threading.Lock()
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), console=console)
-        self.task = self.progress.add_task("", total=self.count("pending"))
+        self.task = self.progress.add_task("", total=0)
+
+    def add(self, points: list[Point]) -> None:
+        """Points of the next stage (the main runs, once tuning has chosen)."""
+        new = [p for p in points if p.directory.name not in self.rows]
+        for p in new:
+            self.rows[p.directory.name] = Outcome(p.directory.name, "skipped" if p.finished else "pending")
+        self.progress.update(self.task, total=self.count("pending") + self.progress.tasks[0].completed)
         self._refresh()
 
     def count(self, status: str) -> int:
@@ -263,6 +170,8 @@ def plan_table(grid: Grid) -> Table:
         state = ("finished" if point.finished else
                  "resume" if (point.directory / results.CHECKPOINT).exists() else "new")
         table.add_row(point.directory.name, state, " ".join(f"{k}={v}" for k, v in point.settings.items()))
+    if grid.waiting:
+        table.caption = f"then the runs of {', '.join(grid.waiting)} with the settings their tuning chooses"
     return table
 
 
@@ -279,17 +188,26 @@ def run_sweep(grid_path: Path, out: Path, workers: int | None = None, gpus: list
         return []
     gpus = visible_gpus() if gpus is None else gpus
     workers = workers or max(1, len(gpus))
-    pending = [point for point in grid.points if not point.finished]
-    for point in pending:
-        if not (point.directory / results.CONFIG).exists():
-            results.atomic_write_text(point.directory / results.CONFIG, dump_yaml(point.config))
-    tally = Tally(out, grid.points, console)
+    tally = Tally(out, console)
     with tally.progress:
-        if executor == "slurm":
-            _run_submitit(pending, workers, grid, out, submitit_cluster, tally)
-        else:
-            _run_local(pending, workers, gpus, tally)
+        # Stage by stage: tuning runs first; once a variant's tuning has finished, reloading the grid adds
+        # its main runs with the chosen settings. Stops when a stage brings no new point to train.
+        while True:
+            tally.add(grid.points)
+            pending = [p for p in grid.points if tally.rows[p.directory.name].status == "pending"]
+            write_tuning(grid, out)
+            if not pending:
+                break
+            for point in pending:
+                if not (point.directory / results.CONFIG).exists():
+                    results.atomic_write_text(point.directory / results.CONFIG, dump_yaml(point.config))
+            if executor == "slurm":
+                _run_submitit(pending, workers, grid, out, submitit_cluster, tally)
+            else:
+                _run_local(pending, workers, gpus, tally)
+            grid = load_grid(grid_path, out)
     rows = list(tally.rows.values())
+    waiting = f"; waiting for tuning: {', '.join(grid.waiting)}" if grid.waiting else ""
     console.print(f"{grid.path}: {tally.count('finished')} trained, {tally.count('skipped')} already finished, "
-                  f"{tally.count('failed')} failed → {tally.path}")
+                  f"{tally.count('failed')} failed{waiting} → {tally.path}")
     return rows

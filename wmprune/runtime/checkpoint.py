@@ -10,9 +10,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from torch import nn
+
 from wmprune import results
+from wmprune.config import RunConfig
+from wmprune.data.splits import Splits
 from wmprune.errors import UserError
+from wmprune.models import build_model
+from wmprune.runtime.loaders import load_splits
 from wmprune.runtime.run import Run
+from wmprune.weights import load_weights
 
 
 def capture_rng() -> dict:
@@ -71,3 +78,17 @@ def restore(run: Run, state: dict) -> None:
     run.scheduler.load_state_dict(state["scheduler"])
     run.epoch, run.step, run.seconds, run.metrics = state["epoch"], state["step"], state["seconds"], state["metrics"]
     restore_rng(state["rng"])
+
+
+def load_trained(cfg: RunConfig, directory: Path, device: torch.device,
+                 weights: Path | None = None) -> tuple[nn.Module, Splits]:
+    """A finished run's network (from its checkpoint, or from an exported `weights` file) and its data."""
+    splits = load_splits(cfg)
+    model = build_model(cfg.model.name, splits.num_classes, cfg.model.width, splits.channels).to(device)
+    state = load_weights(weights) if weights else load_checkpoint(directory / results.CHECKPOINT, device)["model"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise UserError(f"the weights do not fit the run's {cfg.model.name} ({str(exc).splitlines()[0][:160]}); "
+                        "pass the file exported from this run") from None
+    return model, splits
