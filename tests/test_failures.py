@@ -86,6 +86,17 @@ def test_resume_with_a_different_config_is_refused(tmp_path, cli):
     assert _files(run_dir) == before
 
 
+def test_resume_ignores_output_keys(tmp_path, cli):
+    """output.* never changes what a run computes: a run saved before output.tensorboard existed resumes."""
+    config, run_dir = _finished_run(tmp_path, cli)
+    (run_dir / "summary.csv").unlink()
+    saved = run_dir / "config.yaml"
+    saved.write_text(saved.read_text().replace("  tensorboard: true\n", ""))
+    code, _, err = cli("train", "--config", config, "--out", run_dir, "--resume", "--set", "output.tensorboard=false")
+    assert code == 0, err
+    assert (run_dir / "summary.csv").exists()
+
+
 def test_overwrite_replaces_the_run(tmp_path, cli):
     config, run_dir = _finished_run(tmp_path, cli)
     (run_dir / "metrics.csv").write_text("garbage\n")

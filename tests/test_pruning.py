@@ -167,3 +167,15 @@ def test_shuffle_keeps_the_layer_counts_and_randomises_the_weights(allocation):
         assert all(((now == 0) | (before != 0)).all() for now, before in zip(shuffled.masks.masks, previous))
         previous = [m.clone() for m in shuffled.masks.masks]
     assert sum(int((w == 0).sum()) for w in shuffled.masks.weights) == round(0.9 * shuffled.masks.total_prunable())
+
+
+def test_diverged_weights_at_a_pruning_event_stop_as_divergence_not_a_crash():
+    from wmprune.errors import TrainingDiverged
+
+    torch.manual_seed(0)
+    model = build_model("vgg16", 10, 0.125)
+    pruner = make_pruner(model, _prune_cfg(), steps_per_epoch=10)
+    with torch.no_grad():
+        pruner.masks.weights[3].fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="NaN or infinite"):
+        train_steps(pruner, 12)

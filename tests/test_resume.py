@@ -1,4 +1,5 @@
-"""A run killed with SIGKILL and resumed ends bit-identical to one that was never interrupted."""
+"""A run killed with SIGKILL and resumed ends bit-identical to one that was never interrupted, TensorBoard
+curves included."""
 
 import csv
 import os
@@ -11,6 +12,7 @@ import torch
 
 from tests.cifar_files import write_cifar10
 from tests.conftest import ROOT, write_config
+from tests.event_files import scalars
 
 EPOCHS = 4
 
@@ -68,3 +70,4 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
         assert torch.equal(final["pruner"]["masks"][name], mask), name
     assert final["step"] == expected["step"]
     assert _summary(interrupted) == _summary(reference)
+    assert scalars(interrupted) == scalars(reference)  # one continuous curve per tag, no step twice

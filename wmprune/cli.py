@@ -109,6 +109,33 @@ def plot(
 
 
 @app.command()
+def runs(
+    directory: Annotated[Path, typer.Argument(help="directory holding run directories (searched at any depth)")]
+    = Path("results/runs"),
+    sort: Annotated[str, typer.Option(help="column to sort by: run, status, method, target_sparsity, sparsity, "
+                                           "epoch, epochs, val_top1, test_top1, updated")] = "run",
+    reverse: Annotated[bool, typer.Option(help="sort in descending order")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="print CSV (every field, for scripts) instead of a table")]
+    = False,
+) -> None:
+    """Every run under DIRECTORY: method, target, measured sparsity, epoch, val/test top-1, and whether it is
+    finished, running, interrupted or failed."""
+    from wmprune.commands.runs import list_runs, runs_csv, runs_table
+
+    rows = list_runs(directory, sort, reverse)
+    if as_csv:
+        sys.stdout.write(runs_csv(rows))
+    elif not rows:
+        print(f"no runs under {directory}")
+    else:
+        console = Console()
+        console.print(runs_table(f"{len(rows)} runs under {directory} (val, test: top-1 %)", rows))
+        for row in rows:
+            if row["error"]:
+                console.print(f"[red]{row['run']}[/]: {row['error']}", markup=True, highlight=False)
+
+
+@app.command()
 def export(
     run: Annotated[Path, typer.Option("--run", help="finished run directory")],
     fmt: Annotated[str, typer.Option("--format", help="bitmask (packed 1-bit masks + non-zeros) or dense")] = "bitmask",

@@ -213,6 +213,7 @@ class PruneConfig(_Strict):
 
 class OutputConfig(_Strict):
     root: Path = Path("results/runs")
+    tensorboard: bool = True  # event files in the run directory (needs the `tensorboard` extra)
 
 
 class RunConfig(_Strict):

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import socket
 import subprocess
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -17,9 +20,10 @@ from wmprune.pruning.counts import LayerCounts, measured_sparsity
 if TYPE_CHECKING:
     from wmprune.config import RunConfig
 
-CONFIG, METRICS, LAYERS, SUMMARY, CHECKPOINT, LOG = (
-    "config.yaml", "metrics.csv", "layers.csv", "summary.csv", "checkpoint.pt", "log.txt")
-RUN_FILES = (CONFIG, METRICS, LAYERS, SUMMARY, CHECKPOINT, LOG)
+CONFIG, METRICS, LAYERS, SUMMARY, CHECKPOINT, LOG, STATE = (
+    "config.yaml", "metrics.csv", "layers.csv", "summary.csv", "checkpoint.pt", "log.txt", "state.json")
+RUN_FILES = (CONFIG, METRICS, LAYERS, SUMMARY, CHECKPOINT, LOG, STATE)
+EVENTS = "events.out.tfevents.*"  # TensorBoard's event files (output.tensorboard)
 
 METRIC_FIELDS = ["epoch", "step", "lr", "train_loss", "train_top1", "test_loss", "test_top1", "test_top5",
                  "sparsity", "seconds", "val_loss", "val_top1"]
@@ -31,7 +35,9 @@ SUMMARY_FIELDS = ["name", "model", "dataset", "method", "allocation", "seed", "t
                   "val_top1", "val_size", "macs_dense", "macs_pruned", "macs_reduction", "variant"]
 EXPORT_FIELDS = ["dense_file_bytes", "bitmask_file_bytes"]  # appended by `wmprune export`
 # Everything wmprune writes into a run directory (`train --overwrite` removes exactly these).
-WRITTEN_PATTERNS = (*RUN_FILES, "weights.*.safetensors")
+WRITTEN_PATTERNS = (*RUN_FILES, EVENTS, "weights.*.safetensors", "inference.csv", "inference-plan.*.json")
+# state.json's `status` while training, after the last epoch, and after an exception in training.
+RUNNING, FINISHED, FAILED = "running", "finished", "failed"
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -109,6 +115,16 @@ def update_summary(directory: Path, values: dict) -> None:
     row = read_csv(directory / SUMMARY)[0]
     row.update(values)
     write_csv(directory / SUMMARY, list(row), [row])
+
+
+def write_state(directory: Path, status: str, *, epoch: int, epochs: int, method: str, target_sparsity: float,
+                error: str = "") -> None:
+    """state.json: whether the run is going (and which process on which host runs it), how far it got, and
+    the error line of a failed run. Rewritten at start, after every epoch, at the end and on failure."""
+    record = {"status": status, "pid": os.getpid(), "host": socket.gethostname(), "epoch": epoch, "epochs": epochs,
+              "method": method, "target_sparsity": target_sparsity,
+              "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"), "error": error}
+    atomic_write_text(directory / STATE, json.dumps(record, indent=1) + "\n")
 
 
 def read_csv(path: Path) -> list[dict]:

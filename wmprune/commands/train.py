@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 from rich.console import Console
 from rich.progress import Progress
 
 from wmprune import results
-from wmprune.config import RunConfig, dump_yaml
+from wmprune.config import RunConfig, dump_yaml, read_yaml
 from wmprune.errors import TrainingDiverged, UserError
 from wmprune.models.cost import output_positions
 from wmprune.runtime.checkpoint import load_checkpoint, restore, save_checkpoint
@@ -21,6 +22,7 @@ from wmprune.runtime.devices import (World, autocast, close, from_main, init_wor
                                      sum_across)
 from wmprune.runtime.metrics import evaluate
 from wmprune.runtime.run import Run, build_run
+from wmprune.runtime.tensorboard import Board, open_board
 
 
 def train_command(cfg: RunConfig, out: Path | None, resume: bool, overwrite: bool) -> None:
@@ -56,10 +58,16 @@ def prepare_run_dir(directory: Path, config_text: str, resume: bool, overwrite: 
         raise UserError(f"{directory} already holds a run ({', '.join(p.name for p in existing)}); pass --resume "
                         "to continue it, --overwrite to replace it, or --out for another directory")
     saved = directory / results.CONFIG
-    if saved.exists() and saved.read_text() != config_text:
+    if saved.exists() and _run_identity(read_yaml(saved)) != _run_identity(yaml.safe_load(config_text)):
         raise UserError(f"--resume: the config differs from {saved}; resume with the same config and --set "
                         "values, or train into a new --out")
     return (directory / results.CHECKPOINT).exists()
+
+
+def _run_identity(config: dict) -> dict:
+    """A resolved config without `output.*`, which never changes what a run computes: a run saved before an
+    output key existed (output.tensorboard) resumes under the config that has it."""
+    return {key: value for key, value in config.items() if key != "output"}
 
 
 def train_one_epoch(run: Run, progress: Progress, task) -> dict[str, float]:
@@ -93,11 +101,18 @@ def train_one_epoch(run: Run, progress: Progress, task) -> dict[str, float]:
 
 
 def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world: World = World()) -> dict:
-    """Train (or continue) the run in `directory`; returns its summary row. Only rank 0 writes files."""
+    """Train (or continue) the run in `directory`; returns its summary row. Only rank 0 writes files.
+
+    state.json says `running` from the start, `finished` at the end and `failed` (with the error line) when
+    training raises; a process killed outright leaves `running` behind, which `wmprune runs` reads as
+    interrupted once the process is gone."""
     setup_started = time.perf_counter()
     state = load_checkpoint(directory / results.CHECKPOINT, resolve_device(cfg.device, world)) if resume else None
-    run = build_run(cfg, directory, world, state["pruner"] if state else None)
     writes = world.is_main
+    board = open_board(cfg.output.tensorboard, directory, state["step"] + 1 if state else 0, console) \
+        if writes else None
+    run = build_run(cfg, directory, world, state["pruner"] if state else None,
+                    board.mask_changed if board else None)
     log_path = directory / results.LOG
     # A resumed run's log continues the earlier sessions' instead of replacing them.
     earlier_log = log_path.read_text() if resume and log_path.exists() else ""
@@ -112,7 +127,27 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
     console.print(f"{cfg.name}: {cfg.model.name}×{cfg.model.width} on {cfg.data.name}, method {cfg.prune.method} "
                   f"→ {cfg.prune.target_sparsity:.3f} sparsity, {run.pruner.total_epochs} epochs on {run.device}")
     _same_masks_everywhere(run)
+    if writes:
+        _record_state(run, results.RUNNING)
+    try:
+        if board and not state:
+            board.start(run)
+        summary = _train_epochs(run, board, console, earlier_log)
+    except Exception as exc:
+        if writes:
+            lines = str(exc).strip().splitlines()
+            _record_state(run, results.FAILED, f"{type(exc).__name__}: {lines[0] if lines else ''}")
+        raise
+    finally:
+        if board:
+            board.close()
+    return summary
 
+
+def _train_epochs(run: Run, board: Board | None, console: Console, earlier_log: str) -> dict:
+    """The epoch loop from where `run` stands to the end, then the final files; returns the summary row."""
+    cfg, directory, writes = run.cfg, run.directory, run.world.is_main
+    log_path = directory / results.LOG
     steps_per_epoch = len(run.train_loader)
     epochs = run.pruner.total_epochs  # train.epochs, unless the method trains several levels (IMP)
     with progress_bar(console) as progress:
@@ -138,10 +173,13 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
             console.print(f"epoch {run.epoch:>3}/{epochs} loss {train_stats['train_loss']:.4f} "
                           f"train {train_stats['train_top1']:6.2f} {shown_val}test {test_stats['test_top1']:6.2f} "
                           f"sparsity {sparsity:.4f} {seconds:.1f}s")
+            if board:  # before the checkpoint: a resume purges what comes after it
+                board.epoch_end(run)
             if writes:
                 save_checkpoint(run)
                 results.write_csv(directory / results.METRICS, results.METRIC_FIELDS, run.metrics)
                 results.atomic_write_text(log_path, earlier_log + console.export_text(clear=False))
+                _record_state(run, results.RUNNING)
             progress.update(task, description=f"epoch {run.epoch}/{epochs}")
 
     counts = run.pruner.layer_counts()
@@ -159,7 +197,13 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
              "sparsity": c.sparsity} for c in counts])
         results.write_csv(directory / results.SUMMARY, results.SUMMARY_FIELDS, [summary])
         results.atomic_write_text(log_path, earlier_log + console.export_text(clear=False))
+        _record_state(run, results.FINISHED)
     return summary
+
+
+def _record_state(run: Run, status: str, error: str = "") -> None:
+    results.write_state(run.directory, status, epoch=run.epoch, epochs=run.pruner.total_epochs,
+                        method=run.cfg.prune.method, target_sparsity=run.cfg.prune.target_sparsity, error=error)
 
 
 def validate(run: Run) -> dict[str, float]:

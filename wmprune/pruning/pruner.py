@@ -6,11 +6,14 @@
     ...  pruner.epoch_end()                     # after every epoch
 
 The config is a `PruneConfig` or a dict of the `prune:` section of a run config (README, "Config keys").
+`on_mask_change` (optional) is called with a `MaskEvent` whenever the masks change — pruning events,
+regrowth, IMP's prune-and-rewind, pruning at initialization — and never on other steps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -24,7 +27,7 @@ from wmprune.pruning.budget import min_kept
 from wmprune.pruning.counts import LayerCounts, measured_sparsity
 from wmprune.pruning.mask import MaskSet, prunable_weights
 from wmprune.pruning.methods import METHODS
-from wmprune.pruning.methods.base import TrainingContext
+from wmprune.pruning.methods.base import MaskChange, TrainingContext
 from wmprune.pruning.methods.gradual import GradualPruning
 from wmprune.pruning.methods.weightmom import SCORERS
 from wmprune.pruning.schedules import SCHEDULES
@@ -39,6 +42,16 @@ PRUNING_REGISTRIES = {
 Batches = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
 
 
+@dataclass
+class MaskEvent:
+    """A change of the masks, as `Pruner(on_mask_change=...)` is told of it."""
+
+    step: int  # optimizer steps before it (0: before training)
+    sparsity: float  # the network's, from the masks after the change
+    layers: dict[str, float]  # each prunable tensor's sparsity, from the masks after the change
+    change: MaskChange  # the scores the method ranked by and which weights it ranked
+
+
 class Pruner:
     """Drives the configured pruning method; `step()` after every `optimizer.step()`.
 
@@ -50,7 +63,7 @@ class Pruner:
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, config: PruneConfig | dict[str, Any], *,
                  steps_per_epoch: int, epochs: int, batches: Batches | None = None,
                  loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
-                 state: dict | None = None):
+                 state: dict | None = None, on_mask_change: Callable[[MaskEvent], None] | None = None):
         cfg = config if isinstance(config, PruneConfig) else prune_config(config)
         try:
             cfg = cfg.for_epochs(epochs)
@@ -60,9 +73,11 @@ class Pruner:
         weights = prunable_weights(model, cfg.prunable)
         self.masks = MaskSet(weights, dense_layer_names(list(weights), cfg))
         check_target_reachable(self.masks, cfg)
-        context = TrainingContext(model, optimizer, batches or _no_batches, loss, steps_per_epoch, epochs)
-        self.method = METHODS[cfg.method](self.masks, cfg, ALLOCATIONS[cfg.allocation], context)
+        self.on_mask_change = on_mask_change
         self.steps = 0  # optimizer steps so far; the schedule position follows from it
+        context = TrainingContext(model, optimizer, batches or _no_batches, loss, steps_per_epoch, epochs,
+                                  self._masks_changed)
+        self.method = METHODS[cfg.method](self.masks, cfg, ALLOCATIONS[cfg.allocation], context)
         if state is not None:
             self.load_state_dict(state)
         self.method.on_train_start(self.steps)
@@ -91,6 +106,20 @@ class Pruner:
     def sparsity(self) -> float:
         """Fraction of prunable weights that are zero, counted from the weights."""
         return measured_sparsity(self.masks.measure())[0]
+
+    def mask_sparsity(self) -> tuple[float, dict[str, float]]:
+        """Fraction of prunable weights the masks remove: the network's and each tensor's (one host sync).
+
+        What the schedule sets; it differs from `sparsity()` only where a kept weight is exactly zero
+        (a weight regrown a moment ago)."""
+        numels = self.masks.numels()
+        pruned = (numels - self.masks.active_counts()).tolist()
+        layers = {name: p / n for name, p, n in zip(self.masks.names, pruned, numels.tolist())}
+        return sum(pruned) / int(numels.sum()), layers
+
+    def _masks_changed(self, change: MaskChange) -> None:
+        if self.on_mask_change is not None:
+            self.on_mask_change(MaskEvent(self.steps, *self.mask_sparsity(), change))
 
     def state_dict(self) -> dict:
         return {"masks": self.masks.state_dict(), "method": self.method.state_dict(), "steps": self.steps}

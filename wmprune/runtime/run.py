@@ -16,7 +16,7 @@ from torch import nn
 from wmprune.config import RunConfig
 from wmprune.data.loader import TensorLoader
 from wmprune.models import build_model
-from wmprune.pruning.pruner import Pruner
+from wmprune.pruning.pruner import MaskEvent, Pruner
 from wmprune.runtime.devices import World, resolve_device
 from wmprune.runtime.loaders import load_splits, make_loaders
 from wmprune.runtime.optim import build_optimizer, build_scheduler
@@ -51,8 +51,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_run(cfg: RunConfig, directory: Path, world: World, pruner_state: dict | None = None) -> Run:
-    """A fresh run; with `pruner_state` (from a checkpoint) the pruner resumes instead of pruning at start."""
+def build_run(cfg: RunConfig, directory: Path, world: World, pruner_state: dict | None = None,
+              on_mask_change: Callable[[MaskEvent], None] | None = None) -> Run:
+    """A fresh run; with `pruner_state` (from a checkpoint) the pruner resumes instead of pruning at start.
+    `on_mask_change` is told of every change of the masks, pruning at initialization included."""
     device = resolve_device(cfg.device, world)
     splits = load_splits(cfg)
     seed_everything(cfg.seed)
@@ -62,7 +64,8 @@ def build_run(cfg: RunConfig, directory: Path, world: World, pruner_state: dict 
     optimizer = build_optimizer(cfg.train, model)
     loss = partial(F.cross_entropy, label_smoothing=cfg.train.label_smoothing)
     pruner = Pruner(model, optimizer, cfg.prune, steps_per_epoch=len(train_loader), epochs=cfg.train.epochs,
-                    batches=partial(train_loader.epoch, 0), loss=loss, state=pruner_state)
+                    batches=partial(train_loader.epoch, 0), loss=loss, state=pruner_state,
+                    on_mask_change=on_mask_change)
     scheduler = build_scheduler(cfg.train, optimizer, len(train_loader), pruner.lr_clock)
     forward = model
     if world.distributed:

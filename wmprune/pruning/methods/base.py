@@ -4,7 +4,7 @@
 weights of each layer, as many as the allocation gives it; subclasses choose the score and when to prune:
 `PruneAtInit` once before the first step (random, SNIP), `gradual.GradualPruning` along a sparsity
 schedule (WeightMom, GMP, one-shot magnitude), `imp.IterativeMagnitude` between retraining levels.
-No regrowth here (sparse_momentum adds it).
+No regrowth here (sparse_momentum adds it). Whatever changes the masks tells `context.on_mask_change`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,20 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import torch
 from torch import nn
 
+from wmprune.errors import TrainingDiverged
 from wmprune.pruning.budget import Allocation, LayerStats, min_kept
 from wmprune.pruning.mask import MaskSet, smallest_where
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig
+
+
+@dataclass
+class MaskChange:
+    """What a method ranked when it last changed the masks (pruned, or pruned and regrew)."""
+
+    scores: list[torch.Tensor]  # one per prunable tensor: the score it ranked by (lower went first)
+    candidates: list[torch.Tensor]  # bool, one per prunable tensor: the weights it ranked (active before)
 
 
 @dataclass
@@ -32,6 +41,8 @@ class TrainingContext:
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> scalar
     steps_per_epoch: int
     epochs: int  # train.epochs
+    # Called after every change of the masks, never otherwise: a step without a change costs nothing.
+    on_mask_change: Callable[[MaskChange], None]
 
 
 class Score:
@@ -113,13 +124,18 @@ class ScorePruning(PruningMethod):
         if target <= int(pruned.sum()):
             return
         scores = self.score.scores()
+        if not bool(torch.stack([s.float().sum() for s in scores]).isfinite().all()):  # one sync per event
+            raise TrainingDiverged("the pruning scores became NaN or infinite (the weights diverged) before a "
+                                   "pruning event; the last good checkpoint is kept — lower train.lr")
+        candidates = [mask != 0 for mask in masks.masks]
         stats = LayerStats(numels, pruned, scores, masks.masks, [tuple(w.shape) for w in masks.weights],
                            self.min_kept, self.cfg.gamma, masks.dense)
         to_remove = (self.allocate(stats, target) - pruned).tolist()
-        for mask, rank, count in zip(masks.masks, self.ranking(scores), to_remove):
+        for mask, rank, active, count in zip(masks.masks, self.ranking(scores), candidates, to_remove):
             if count > 0:
-                mask.view(-1)[smallest_where(rank, mask != 0, count)] = 0
+                mask.view(-1)[smallest_where(rank, active, count)] = 0
         masks.apply()
+        self.context.on_mask_change(MaskChange(scores, candidates))
 
     def ranking(self, scores: list[torch.Tensor]) -> list[torch.Tensor]:
         """The order inside each layer, lowest pruned first: the score itself, unless a subclass replaces it

@@ -26,7 +26,7 @@ import torch
 
 from wmprune.pruning.budget import Allocation, distribute
 from wmprune.pruning.mask import MaskSet, smallest_where
-from wmprune.pruning.methods.base import TrainingContext
+from wmprune.pruning.methods.base import MaskChange, TrainingContext
 from wmprune.pruning.methods.random_mask import RandomPruning
 from wmprune.pruning.scores import SGDMomentumScore
 
@@ -62,15 +62,19 @@ class SparseMomentum(RandomPruning):
         removed = (active.double() * rate).floor().long().minimum(active - self.min_kept).clamp(min=0)
         if int(removed.sum()) == 0:
             return
-        for mask, weight, count in zip(masks.masks, masks.weights, removed.tolist()):
+        magnitudes = [weight.abs() for weight in masks.weights]
+        candidates = [mask != 0 for mask in masks.masks]
+        for mask, magnitude, kept, count in zip(masks.masks, magnitudes, candidates, removed.tolist()):
             if count > 0:
-                mask.view(-1)[smallest_where(weight.abs(), mask != 0, count)] = 0
+                mask.view(-1)[smallest_where(magnitude, kept, count)] = 0
         masks.apply()  # a weight pruned now and regrown below must restart at 0
         regrown = self.regrowth_counts(int(removed.sum()), mean_momentum, momentum)
         for mask, m, count in zip(masks.masks, momentum, regrown.tolist()):
             if count > 0:
                 mask.view(-1)[smallest_where(-m, mask == 0, count)] = 1
         masks.apply()
+        # The removals were ranked by |w|; that is the score a listener is shown.
+        self.context.on_mask_change(MaskChange(magnitudes, candidates))
 
     def regrowth_counts(self, total: int, mean_momentum: torch.Tensor, momentum: list[torch.Tensor]) -> torch.Tensor:
         """Per-layer regrowth ∝ mean momentum, first only where the momentum is non-zero.
