@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 from rich.console import Console
 from rich.progress import Progress
 
 from wmprune import results
+from wmprune.catalog import build_config
 from wmprune.config import RunConfig, dump_yaml, read_yaml
 from wmprune.errors import TrainingDiverged, UserError
 from wmprune.models.cost import output_positions
@@ -35,13 +35,13 @@ def train_command(cfg: RunConfig, out: Path | None, resume: bool, overwrite: boo
         Console().print(f"{directory} is already finished; nothing to do")
         return
     world = init_world()
-    continuing = prepare_run_dir(directory, dump_yaml(cfg), resume, overwrite) if world.is_main else None
+    continuing = prepare_run_dir(directory, cfg, resume, overwrite) if world.is_main else None
     continuing = main_decides(world, continuing)
     train(cfg, directory, continuing, Console(record=True, quiet=not world.is_main), world)
     close(world)
 
 
-def prepare_run_dir(directory: Path, config_text: str, resume: bool, overwrite: bool) -> bool:
+def prepare_run_dir(directory: Path, cfg: RunConfig, resume: bool, overwrite: bool) -> bool:
     """Decide between a fresh start and a resume; refuse to touch an existing run otherwise.
 
     Returns True when training should resume from the directory's checkpoint. `overwrite` removes every
@@ -58,16 +58,11 @@ def prepare_run_dir(directory: Path, config_text: str, resume: bool, overwrite: 
         raise UserError(f"{directory} already holds a run ({', '.join(p.name for p in existing)}); pass --resume "
                         "to continue it, --overwrite to replace it, or --out for another directory")
     saved = directory / results.CONFIG
-    if saved.exists() and _run_identity(read_yaml(saved)) != _run_identity(yaml.safe_load(config_text)):
+    # The run's identity, not the text: keys added since (with defaults) and output.* change nothing it computes.
+    if saved.exists() and build_config(read_yaml(saved)).identity() != cfg.identity():
         raise UserError(f"--resume: the config differs from {saved}; resume with the same config and --set "
                         "values, or train into a new --out")
     return (directory / results.CHECKPOINT).exists()
-
-
-def _run_identity(config: dict) -> dict:
-    """A resolved config without `output.*`, which never changes what a run computes: a run saved before an
-    output key existed (output.tensorboard) resumes under the config that has it."""
-    return {key: value for key, value in config.items() if key != "output"}
 
 
 def train_one_epoch(run: Run, progress: Progress, task) -> dict[str, float]:
