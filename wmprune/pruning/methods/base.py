@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from wmprune.pruning.budget import Allocation, LayerStats, min_kept
-from wmprune.pruning.mask import MaskSet, smallest_where
+from wmprune.pruning.mask import MaskSet
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig
@@ -115,10 +115,7 @@ class ScorePruning(PruningMethod):
         scores = self.score.scores()
         stats = LayerStats(numels, pruned, scores, masks.masks, [tuple(w.shape) for w in masks.weights],
                            self.min_kept, self.cfg.gamma, masks.dense)
-        to_remove = (self.allocate(stats, target) - pruned).tolist()
-        for mask, rank, count in zip(masks.masks, self.ranking(scores), to_remove):
-            if count > 0:
-                mask.view(-1)[smallest_where(rank, mask != 0, count)] = 0
+        masks.drop(self.ranking(scores), (self.allocate(stats, target) - pruned).tolist())
         masks.apply()
 
     def ranking(self, scores: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from wmprune.pruning.budget import Allocation, distribute
-from wmprune.pruning.mask import MaskSet, smallest_where
+from wmprune.pruning.mask import MaskSet
 from wmprune.pruning.methods.base import TrainingContext
 from wmprune.pruning.methods.random_mask import RandomPruning
 from wmprune.pruning.scores import SGDMomentumScore
@@ -62,14 +62,9 @@ class SparseMomentum(RandomPruning):
         removed = (active.double() * rate).floor().long().minimum(active - self.min_kept).clamp(min=0)
         if int(removed.sum()) == 0:
             return
-        for mask, weight, count in zip(masks.masks, masks.weights, removed.tolist()):
-            if count > 0:
-                mask.view(-1)[smallest_where(weight.abs(), mask != 0, count)] = 0
+        masks.drop([w.abs() for w in masks.weights], removed.tolist())
         masks.apply()  # a weight pruned now and regrown below must restart at 0
-        regrown = self.regrowth_counts(int(removed.sum()), mean_momentum, momentum)
-        for mask, m, count in zip(masks.masks, momentum, regrown.tolist()):
-            if count > 0:
-                mask.view(-1)[smallest_where(-m, mask == 0, count)] = 1
+        masks.grow(momentum, self.regrowth_counts(int(removed.sum()), mean_momentum, momentum).tolist())
         masks.apply()
 
     def regrowth_counts(self, total: int, mean_momentum: torch.Tensor, momentum: list[torch.Tensor]) -> torch.Tensor:
