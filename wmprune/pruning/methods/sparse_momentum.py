@@ -19,7 +19,6 @@ kept dense (`prune.dense_first_layer` / `dense_last_layer`) take no part.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -28,6 +27,7 @@ from wmprune.pruning.budget import Allocation, distribute
 from wmprune.pruning.mask import MaskSet
 from wmprune.pruning.methods.base import TrainingContext
 from wmprune.pruning.methods.random_mask import RandomPruning
+from wmprune.pruning.schedules import cosine_decay
 from wmprune.pruning.scores import SGDMomentumScore
 
 if TYPE_CHECKING:
@@ -44,8 +44,7 @@ class SparseMomentum(RandomPruning):
         self.momentum = SGDMomentumScore(masks, cfg, context)
 
     def prune_rate(self, epoch: int) -> float:
-        initial = self.cfg.sparse_momentum.prune_rate
-        return initial * 0.5 * (1.0 + math.cos(math.pi * epoch / self.context.epochs))
+        return cosine_decay(self.cfg.sparse_momentum.prune_rate, epoch, self.context.epochs)
 
     @torch.no_grad()
     def on_epoch_end(self, epoch: int) -> None:
