@@ -4,7 +4,7 @@
 weights of each layer, as many as the allocation gives it; subclasses choose the score and when to prune:
 `PruneAtInit` once before the first step (random, SNIP), `gradual.GradualPruning` along a sparsity
 schedule (WeightMom, GMP, one-shot magnitude), `imp.IterativeMagnitude` between retraining levels.
-No regrowth here (sparse_momentum adds it).
+No regrowth here (sparse_momentum and rigl add it).
 """
 
 from __future__ import annotations
