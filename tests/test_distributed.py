@@ -12,10 +12,11 @@ import torch
 from tests.conftest import ROOT, write_config
 
 
-@pytest.mark.parametrize("method", ["weightmom", "snip"])  # snip decides its mask from each process's own data
+# snip decides its mask from each process's own data; rigl from the all-reduced gradients
+@pytest.mark.parametrize("method", ["weightmom", "snip", "rigl"])
 def test_two_processes_train_one_run(tmp_path, cli, method):
     config = write_config(tmp_path / "c.yaml", model={"name": "alexnet", "width": 0.125},
-                          prune={"method": method, "target_sparsity": 0.9,
+                          prune={"method": method, "target_sparsity": 0.9, "rigl": {"update_every": 4},
                                  "schedule": {"start_epoch": 0, "end_epoch": 1, "every_steps": 4}})
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "wmprune", "train",

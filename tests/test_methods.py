@@ -13,7 +13,7 @@ from wmprune.pruning.pruner import prune_config
 from wmprune.pruning.methods import METHODS
 
 PRUNING_METHODS = sorted(set(METHODS) - {"none"})
-NO_REGROWTH = sorted(set(PRUNING_METHODS) - {"sparse_momentum"})
+NO_REGROWTH = sorted(set(PRUNING_METHODS) - {"sparse_momentum", "rigl"})
 STEPS_PER_EPOCH = 6
 EPOCHS = 4
 
@@ -26,7 +26,7 @@ def tiny_net() -> nn.Module:
 
 def prune_cfg(method: str, target: float = 0.9, **overrides) -> PruneConfig:
     base = {"method": method, "target_sparsity": target, "magnitude": {"epoch": 1},
-            "imp": {"levels": 2, "rewind_epoch": 1},
+            "imp": {"levels": 2, "rewind_epoch": 1}, "rigl": {"update_every": 2},
             "schedule": {"start_epoch": 0, "end_epoch": 2, "every_steps": 3}}
     return prune_config({**base, **overrides})
 
@@ -186,7 +186,7 @@ def test_dense_layers_that_leave_no_room_are_a_user_error():
 def test_left_out_allocation_is_the_methods_own():
     assert {m: prune_cfg(m).allocation for m in PRUNING_METHODS} == {
         "weightmom": "weightmom", "gmp": "uniform", "magnitude": "global", "imp": "global",
-        "sparse_momentum": "erk", "random": "uniform", "snip": "global"}
+        "sparse_momentum": "erk", "rigl": "erk", "random": "uniform", "snip": "global"}
     assert prune_cfg("gmp", allocation="erk").allocation == "erk"
 
 
@@ -196,6 +196,9 @@ def test_left_out_allocation_is_the_methods_own():
     ({"prune": {"method": "sparse_momentum"}, "train": {"epochs": 3, "momentum": 0.0}}, "train.momentum"),
     ({"prune": {"imp": {"levels": 0}}}, "prune.imp.levels"),
     ({"prune": {"imp": {"budget": "half"}}}, "prune.imp.budget"),
+    ({"prune": {"rigl": {"update_every": 0}}}, "prune.rigl.update_every"),
+    ({"prune": {"rigl": {"end_fraction": 1.5}}}, "prune.rigl.end_fraction"),
+    ({"prune": {"rigl": {"alpha": 0}}}, "prune.rigl.alpha"),
 ])
 def test_method_knobs_are_validated_with_the_key_named(overrides, needle):
     from wmprune.catalog import build_config

@@ -123,6 +123,16 @@ class SparseMomentumConfig(_Strict):
     prune_rate: float = Field(0.5, gt=0, lt=1)
 
 
+class RigLConfig(_Strict):
+    """`rigl`: drop by |w| and grow by |gradient| every `update_every` optimizer steps, with the fraction
+    alpha decayed along a cosine to 0 at `end_fraction` of the run's steps (Evci et al. 2020's defaults)."""
+
+    update_every: int = Field(100, gt=0, description="optimizer steps between mask updates (ΔT)")
+    end_fraction: float = Field(0.75, gt=0, le=1, description="fraction of the steps after which masks stay fixed")
+    alpha: float = Field(0.3, gt=0, lt=1, description="fraction of each layer's active weights moved at step 0 "
+                                                      "of the cosine")
+
+
 class SnipConfig(_Strict):
     """`snip`: training batches the sensitivity is summed over."""
 
@@ -148,6 +158,7 @@ class PruneConfig(_Strict):
     magnitude: MagnitudeConfig = MagnitudeConfig()
     imp: ImpConfig = ImpConfig()
     sparse_momentum: SparseMomentumConfig = SparseMomentumConfig()
+    rigl: RigLConfig = RigLConfig()
     snip: SnipConfig = SnipConfig()
 
     @model_validator(mode="before")

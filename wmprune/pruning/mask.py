@@ -42,6 +42,21 @@ class MaskSet:
         """Zero every pruned weight in place."""
         torch._foreach_mul_(self.weights, self.masks)
 
+    @torch.no_grad()
+    def drop(self, scores: list[torch.Tensor], counts: list[int]) -> None:
+        """In each layer, switch off the `count` active positions with the smallest score. Masks only:
+        `apply()` zeroes the weights."""
+        for mask, score, count in zip(self.masks, scores, counts):
+            if count > 0:
+                mask.view(-1)[smallest_where(score, mask != 0, count)] = 0
+
+    @torch.no_grad()
+    def grow(self, scores: list[torch.Tensor], counts: list[int]) -> None:
+        """In each layer, switch on the `count` inactive positions with the largest score (methods that regrow)."""
+        for mask, score, count in zip(self.masks, scores, counts):
+            if count > 0:
+                mask.view(-1)[smallest_where(-score, mask == 0, count)] = 1
+
     def numels(self) -> torch.Tensor:
         return torch.tensor([m.numel() for m in self.masks], dtype=torch.long)
 

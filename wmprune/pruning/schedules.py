@@ -2,10 +2,12 @@
 
 Each schedule is a shape f(progress) on [0, 1] → [0, 1]; `SparsitySchedule` places it on the step axis
 between `start_epoch` and `end_epoch` and quantises it to updates every `every_steps` steps.
+`cosine_decay` is the other schedule: the fraction of weights the regrowing methods move.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -62,3 +64,10 @@ def build_schedule(kind: str, final: float, start_epoch: int, end_epoch: int, ev
                    steps_per_epoch: int) -> SparsitySchedule:
     return SparsitySchedule(SCHEDULES[kind], final, start_epoch * steps_per_epoch,
                             end_epoch * steps_per_epoch, every_steps)
+
+
+def cosine_decay(initial: float, position: float, length: float) -> float:
+    """initial · ½(1 + cos(π · position / length)): `initial` at 0, 0 at `length`. The prune-and-regrow
+    fraction of sparse momentum (Dettmers & Zettlemoyer 2019, arXiv 1907.04840; per epoch) and of RigL
+    (Evci et al. 2020, arXiv 1911.11134; per optimizer step)."""
+    return initial * 0.5 * (1.0 + math.cos(math.pi * position / length))

@@ -2,7 +2,7 @@
 moving average of |w| lives with WeightMom in `methods/weightmom.py`).
 
 - `RandomScore`: uniform noise, the lowest values go. The `random` baseline (Lee et al. 2019, arXiv
-  1810.02340; Frankle et al. 2021, arXiv 2009.08576), sparse_momentum's random start, and the
+  1810.02340; Frankle et al. 2021, arXiv 2009.08576), the random start of sparse_momentum and rigl, and the
   layer-wise shuffle control (`prune.shuffle`, Frankle et al. 2021).
 - `SGDMomentumScore`: |SGD momentum buffer|, the exponential average of the gradient that the optimizer
   keeps (Dettmers & Zettlemoyer 2019, arXiv 1907.04840): sparse_momentum's redistribution and regrowth,

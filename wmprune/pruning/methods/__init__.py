@@ -8,6 +8,7 @@ from wmprune.pruning.methods.base import PruningMethod
 from wmprune.pruning.methods.imp import IterativeMagnitude
 from wmprune.pruning.methods.magnitude import OneShotMagnitude
 from wmprune.pruning.methods.random_mask import RandomPruning
+from wmprune.pruning.methods.rigl import RigL
 from wmprune.pruning.methods.snip import Snip
 from wmprune.pruning.methods.sparse_momentum import SparseMomentum
 from wmprune.pruning.methods.weightmom import WeightMom
@@ -19,6 +20,7 @@ METHODS: dict[str, type[PruningMethod]] = {
     "magnitude": OneShotMagnitude,
     "imp": IterativeMagnitude,
     "sparse_momentum": SparseMomentum,
+    "rigl": RigL,
     "random": RandomPruning,
     "snip": Snip,
 }

@@ -4,7 +4,7 @@
 weights of each layer, as many as the allocation gives it; subclasses choose the score and when to prune:
 `PruneAtInit` once before the first step (random, SNIP), `gradual.GradualPruning` along a sparsity
 schedule (WeightMom, GMP, one-shot magnitude), `imp.IterativeMagnitude` between retraining levels.
-No regrowth here (sparse_momentum adds it). Whatever changes the masks tells `context.on_mask_change`.
+No regrowth here (sparse_momentum and rigl add it). Whatever changes the masks tells `context.on_mask_change`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import nn
 
 from wmprune.errors import TrainingDiverged
 from wmprune.pruning.budget import Allocation, LayerStats, min_kept
-from wmprune.pruning.mask import MaskSet, smallest_where
+from wmprune.pruning.mask import MaskSet
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig
@@ -130,10 +130,7 @@ class ScorePruning(PruningMethod):
         candidates = [mask != 0 for mask in masks.masks]
         stats = LayerStats(numels, pruned, scores, masks.masks, [tuple(w.shape) for w in masks.weights],
                            self.min_kept, self.cfg.gamma, masks.dense)
-        to_remove = (self.allocate(stats, target) - pruned).tolist()
-        for mask, rank, active, count in zip(masks.masks, self.ranking(scores), candidates, to_remove):
-            if count > 0:
-                mask.view(-1)[smallest_where(rank, active, count)] = 0
+        masks.drop(self.ranking(scores), (self.allocate(stats, target) - pruned).tolist())
         masks.apply()
         self.context.on_mask_change(MaskChange(scores, candidates))
 

@@ -19,15 +19,15 @@ kept dense (`prune.dense_first_layer` / `dense_last_layer`) take no part.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import torch
 
 from wmprune.pruning.budget import Allocation, distribute
-from wmprune.pruning.mask import MaskSet, smallest_where
+from wmprune.pruning.mask import MaskSet
 from wmprune.pruning.methods.base import MaskChange, TrainingContext
 from wmprune.pruning.methods.random_mask import RandomPruning
+from wmprune.pruning.schedules import cosine_decay
 from wmprune.pruning.scores import SGDMomentumScore
 
 if TYPE_CHECKING:
@@ -44,8 +44,7 @@ class SparseMomentum(RandomPruning):
         self.momentum = SGDMomentumScore(masks, cfg, context)
 
     def prune_rate(self, epoch: int) -> float:
-        initial = self.cfg.sparse_momentum.prune_rate
-        return initial * 0.5 * (1.0 + math.cos(math.pi * epoch / self.context.epochs))
+        return cosine_decay(self.cfg.sparse_momentum.prune_rate, epoch, self.context.epochs)
 
     @torch.no_grad()
     def on_epoch_end(self, epoch: int) -> None:
@@ -64,14 +63,9 @@ class SparseMomentum(RandomPruning):
             return
         magnitudes = [weight.abs() for weight in masks.weights]
         candidates = [mask != 0 for mask in masks.masks]
-        for mask, magnitude, kept, count in zip(masks.masks, magnitudes, candidates, removed.tolist()):
-            if count > 0:
-                mask.view(-1)[smallest_where(magnitude, kept, count)] = 0
+        masks.drop(magnitudes, removed.tolist())
         masks.apply()  # a weight pruned now and regrown below must restart at 0
-        regrown = self.regrowth_counts(int(removed.sum()), mean_momentum, momentum)
-        for mask, m, count in zip(masks.masks, momentum, regrown.tolist()):
-            if count > 0:
-                mask.view(-1)[smallest_where(-m, mask == 0, count)] = 1
+        masks.grow(momentum, self.regrowth_counts(int(removed.sum()), mean_momentum, momentum).tolist())
         masks.apply()
         # The removals were ranked by |w|; that is the score a listener is shown.
         self.context.on_mask_change(MaskChange(magnitudes, candidates))

@@ -1,0 +1,102 @@
+"""RigL (Evci, Gale, Menick, Castro & Elsen 2020, "Rigging the Lottery: Making All Tickets Winners",
+arXiv 1911.11134): sparse training that moves connections, dropping by |w| and growing by |gradient|.
+
+Sparse from the first step: a random mask at the target sparsity (as `random`; per-layer counts from the
+allocation, default `erk` as in the paper; layer floors as everywhere). Then at every optimizer step t
+that is a multiple of ΔT (`prune.rigl.update_every`, 100) and comes before T_end = `end_fraction` (0.75)
+of the run's steps, in every layer, with f(t) = α/2 · (1 + cos(π t / T_end)) (`alpha`, 0.3):
+
+1. drop the k = ⌊f(t) · active⌋ active weights with the smallest |w|;
+2. grow k positions, among those inactive after the drop, with the largest |dense gradient|. As in the
+   paper's Algorithm 1 a weight just dropped may be grown again; it then keeps its value and optimizer
+   state (the authors' code does the same: only positions inactive before the update are new);
+3. new connections start at 0 (they were masked, so they are) and so do their optimizer state entries
+   (SGD's momentum buffer), which otherwise hold the gradients the pruned position kept accumulating.
+
+Each layer keeps its number of active weights (no redistribution across layers), so the density and the
+layer floors hold throughout. A layer without inactive positions (kept dense, or dense under ERK) has
+nowhere to grow and is left alone. The schedule is a function of the step count, so RigL keeps no state
+beyond the masks and the Pruner's step.
+
+The dense gradient. Masks multiply the weights after every optimizer step, never the gradients, so after
+backward() the `.grad` of a pruned position is ∂L/∂w at w = 0 there: the dense gradient. `Pruner.step()`
+runs after `optimizer.step()` and before the next `zero_grad()`, so `.grad` still holds this step's
+gradient. One step of difference: the paper grows by the gradient at the weights of the update step (the
+authors' TensorFlow code updates the mask in place of the optimizer step on those iterations); ours is the
+gradient that produced this step's update, taken on the same batch at the weights before it. Under
+torchrun DDP has all-reduced the gradients in backward(), so every process sees the same gradients and
+weights and takes the same decision.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from wmprune.errors import UserError
+from wmprune.pruning.budget import Allocation
+from wmprune.pruning.mask import MaskSet
+from wmprune.pruning.methods.base import MaskChange, TrainingContext
+from wmprune.pruning.methods.random_mask import RandomPruning
+from wmprune.pruning.schedules import cosine_decay
+
+if TYPE_CHECKING:
+    from wmprune.config import PruneConfig
+
+
+class RigL(RandomPruning):
+    """Random sparse start (as `random`), then drop by |w| and grow by |gradient| every ΔT steps."""
+
+    default_allocation = "erk"
+
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
+        super().__init__(masks, cfg, allocate, context)
+        knobs = cfg.rigl
+        self.end_step = round(knobs.end_fraction * context.epochs * context.steps_per_epoch)  # T_end
+        # Without an update RigL would silently be static sparse training from a random mask.
+        if knobs.update_every >= self.end_step:
+            raise UserError(f"prune.rigl.update_every ({knobs.update_every}) leaves no mask update before step "
+                            f"{self.end_step} (prune.rigl.end_fraction={knobs.end_fraction} of the run's "
+                            f"optimizer steps); lower update_every or raise end_fraction")
+
+    def is_update(self, step: int) -> bool:
+        """Mask updates: every ΔT optimizer steps, before T_end."""
+        return step % self.cfg.rigl.update_every == 0 and step < self.end_step
+
+    def update_fraction(self, step: int) -> float:
+        """f(t) = α/2 · (1 + cos(π t / T_end)): the fraction of each layer's active weights moved at step t."""
+        return cosine_decay(self.cfg.rigl.alpha, step, self.end_step)
+
+    def on_step(self, step: int) -> None:
+        super().on_step(step)  # masks applied: every inactive weight is 0 before it may be grown
+        if self.is_update(step):
+            self.update_masks(self.update_fraction(step))
+
+    @torch.no_grad()
+    def update_masks(self, fraction: float) -> None:
+        """Drop ⌊fraction · active⌋ weights of each layer by |w|, grow as many by |gradient|."""
+        masks = self.masks
+        active = masks.active_counts()
+        moved = ((active.double() * fraction).floor().long() * (active < masks.numels())).tolist()
+        gradients = [_gradient(weight).abs() for weight in masks.weights]
+        before = [mask != 0 for mask in masks.masks]
+        magnitudes = [weight.abs() for weight in masks.weights]
+        masks.drop(magnitudes, moved)
+        masks.grow(gradients, moved)
+        masks.apply()
+        self.context.on_mask_change(MaskChange(magnitudes, before))
+        state = self.context.optimizer.state
+        for weight, mask, old in zip(masks.weights, masks.masks, before):
+            new = (mask != 0) & ~old
+            for value in state.get(weight, {}).values():  # SGD's momentum buffer; any per-weight slot
+                if isinstance(value, torch.Tensor) and value.shape == weight.shape:
+                    value.masked_fill_(new, 0)
+
+
+def _gradient(weight: torch.Tensor) -> torch.Tensor:
+    """This step's dense gradient of a prunable weight (see the module docstring)."""
+    if weight.grad is None:
+        raise UserError("rigl grows by the gradient: call pruner.step() after optimizer.step() and before the "
+                        "next zero_grad(), with every prunable layer in the loss")
+    return weight.grad
