@@ -202,7 +202,8 @@ def write_report(runs: Path, out: Path) -> list[Path]:
         accuracy = add_inference_speedups(accuracy_table(pair), pair, runs)
         dense_top1 = dense_reference(pair)
         results.atomic_write_text(stem.with_name(stem.name + ACCURACY_SUFFIX), accuracy.to_csv(index=False))
-        shown = [c for c in accuracy.columns if c in _SHOWN or c.startswith("speedup_")]
+        speedups = [c for c in accuracy.columns if c.startswith("speedup_")]
+        shown = _SHOWN[:_SHOWN.index("compression_ratio") + 1] + speedups + _SHOWN[_SHOWN.index("compression_ratio") + 1:]
         text = (f"# {dataset} / {model}: {len(pair)} runs\n\nTest top-1 (%) mean and std over seeds; Δ to the "
                 f"dense mean ({dense_top1:.2f}); `vs_weightmom`: mean per-seed difference to WeightMom at the same "
                 f"sparsity, `ci95` its paired 95 % t-interval; `macs_reduction`: dense / pruned multiply-adds."
