@@ -43,6 +43,9 @@ class Score:
     def update(self) -> None:
         """Called after every optimizer step."""
 
+    def masks_changed(self) -> None:
+        """Called after a pruning event has changed the masks (and re-applied them)."""
+
     def scores(self) -> list[torch.Tensor]:
         return [w.detach().abs() for w in self.masks.weights]
 
@@ -116,10 +119,11 @@ class ScorePruning(PruningMethod):
         stats = LayerStats(numels, pruned, scores, masks.masks, [tuple(w.shape) for w in masks.weights],
                            self.min_kept, self.cfg.gamma, masks.dense)
         to_remove = (self.allocate(stats, target) - pruned).tolist()
-        for mask, rank, count in zip(masks.masks, self.ranking(scores), to_remove):
+        for layer, (mask, rank, count) in enumerate(zip(masks.masks, self.ranking(scores), to_remove)):
             if count > 0:
-                mask.view(-1)[smallest_where(rank, mask != 0, count)] = 0
+                masks.set_at(layer, smallest_where(rank, mask != 0, count), 0)
         masks.apply()
+        self.score.masks_changed()
 
     def ranking(self, scores: list[torch.Tensor]) -> list[torch.Tensor]:
         """The order inside each layer, lowest pruned first: the score itself, unless a subclass replaces it

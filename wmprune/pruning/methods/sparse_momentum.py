@@ -62,14 +62,14 @@ class SparseMomentum(RandomPruning):
         removed = (active.double() * rate).floor().long().minimum(active - self.min_kept).clamp(min=0)
         if int(removed.sum()) == 0:
             return
-        for mask, weight, count in zip(masks.masks, masks.weights, removed.tolist()):
+        for layer, (mask, weight, count) in enumerate(zip(masks.masks, masks.weights, removed.tolist())):
             if count > 0:
-                mask.view(-1)[smallest_where(weight.abs(), mask != 0, count)] = 0
+                masks.set_at(layer, smallest_where(weight.abs(), mask != 0, count), 0)
         masks.apply()  # a weight pruned now and regrown below must restart at 0
         regrown = self.regrowth_counts(int(removed.sum()), mean_momentum, momentum)
-        for mask, m, count in zip(masks.masks, momentum, regrown.tolist()):
+        for layer, (mask, m, count) in enumerate(zip(masks.masks, momentum, regrown.tolist())):
             if count > 0:
-                mask.view(-1)[smallest_where(-m, mask == 0, count)] = 1
+                masks.set_at(layer, smallest_where(-m, mask == 0, count), 1)
         masks.apply()
 
     def regrowth_counts(self, total: int, mean_momentum: torch.Tensor, momentum: list[torch.Tensor]) -> torch.Tensor:
