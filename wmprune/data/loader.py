@@ -44,6 +44,7 @@ class TensorLoader:
         self.labels = labels.to(device)
         self.batch_size = batch_size
         self.device = device
+        self.stats = (mean, std)  # as given, [0, 1] units: checkpoints keep them for eval and bench
         self.mean = (mean * 255.0).view(1, -1, 1, 1).to(device)
         self.std = (std * 255.0).view(1, -1, 1, 1).to(device)
         self.train = train
