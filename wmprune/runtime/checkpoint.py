@@ -80,6 +80,8 @@ def restore(run: Run, state: dict) -> None:
     run.scheduler.load_state_dict(state["scheduler"])
     run.epoch, run.step, run.seconds, run.metrics = state["epoch"], state["step"], state["seconds"], state["metrics"]
     restore_rng(state["rng"])
+    if run.world.rank > 0:  # the checkpoint holds rank 0's RNG states; the others draw a dropout stream apart
+        torch.manual_seed(run.cfg.seed + run.world.rank + run.world.size * run.epoch)
 
 
 def load_trained(cfg: RunConfig, directory: Path, device: torch.device,

@@ -32,6 +32,9 @@ class TrainingContext:
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> scalar
     steps_per_epoch: int
     epochs: int  # train.epochs
+    # In place: each tensor becomes its mean over the processes training together (torchrun). Data-dependent
+    # decisions (SNIP) average what each process saw, so all decide alike.
+    average: Callable[[list[torch.Tensor]], None] = lambda tensors: None  # one process: nothing to average
 
 
 class Score:
