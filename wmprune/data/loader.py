@@ -101,9 +101,10 @@ class TensorLoader:
 
     def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
         """One copy to the device; from pinned memory and non-blocking on CUDA, so the host runs ahead."""
+        tensor = tensor.contiguous()  # the rank's columns, packed
         if self.device.type == "cuda":
             return tensor.pin_memory().to(self.device, non_blocking=True)
-        return tensor.contiguous()
+        return tensor
 
     def _in_order(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Evaluation: this process's part of the split in order, as views (no index copies)."""
