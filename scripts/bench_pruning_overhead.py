@@ -9,7 +9,8 @@ default):
 - torch.nn.utils.prune: the same dense step with the masks (90 % pruned by |w|) as forward pre-hooks,
   weight = weight_orig · mask in every forward and through the backward.
 Each repeat times `--steps` steps of each, in turn (interleaved, so machine noise hits all alike); the
-medians of `--repeats` repeats are compared. Then the cost of one pruning event (prune_to, the allocation
+overhead is the median over `--repeats` repeats of each repeat's ratio to its dense time (paired, so slow
+drifts of a shared machine cancel). The bookkeeping alone (`Pruner.step()`) is also timed directly. Then the cost of one pruning event (prune_to, the allocation
 and the per-layer top-k) of a WeightMom-pruned ResNet50 at width 1, against `prune.global_unstructured`
 (on a contiguous copy: it cannot rank channels_last weights).
 The last line is `overhead=<wmprune step / dense step − 1>`.
@@ -50,8 +51,9 @@ def network(args: argparse.Namespace, model: str, width: float, hooks: bool = Fa
     return net.to(memory_format=torch.channels_last) if args.channels_last else net
 
 
-def stepper(args: argparse.Namespace, kind: str) -> Callable[[], None]:
-    """One training step of `kind` (dense, wmprune, torch_prune) on a fixed batch."""
+def stepper(args: argparse.Namespace, kind: str, bookkeeping: list[float]) -> Callable[[], None]:
+    """One training step of `kind` (dense, wmprune, torch_prune) on a fixed batch; wmprune's steps append
+    the seconds of their `Pruner.step()` to `bookkeeping`."""
     model = network(args, args.model, args.width, hooks=kind == "torch_prune")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     after_step = lambda: None  # noqa: E731
@@ -66,16 +68,22 @@ def stepper(args: argparse.Namespace, kind: str) -> Callable[[], None]:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        started = time.perf_counter()
         after_step()
+        if kind == "wmprune":
+            bookkeeping.append(time.perf_counter() - started)
 
     return step
 
 
-def per_step(args: argparse.Namespace) -> dict[str, float]:
-    """Median seconds per step of each kind over interleaved repeats."""
-    steps = {kind: stepper(args, kind) for kind in ("dense", "wmprune", "torch_prune")}
+def per_step(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float], float]:
+    """Median seconds per step of each kind, the median paired overhead of each against dense, and the
+    median seconds of wmprune's `Pruner.step()` alone."""
+    bookkeeping: list[float] = []
+    steps = {kind: stepper(args, kind, bookkeeping) for kind in ("dense", "wmprune", "torch_prune")}
     for step in steps.values():  # warm-up: allocator, oneDNN kernels, SGD buffers
         step(), step()
+    bookkeeping.clear()
     times: dict[str, list[float]] = {kind: [] for kind in steps}
     for _ in range(args.repeats):
         for kind, step in steps.items():
@@ -83,7 +91,8 @@ def per_step(args: argparse.Namespace) -> dict[str, float]:
             for _ in range(args.steps):
                 step()
             times[kind].append((time.perf_counter() - started) / args.steps)
-    return {kind: statistics.median(t) for kind, t in times.items()}
+    overhead = {kind: statistics.median(t / d - 1 for t, d in zip(times[kind], times["dense"])) for kind in times}
+    return {kind: statistics.median(t) for kind, t in times.items()}, overhead, statistics.median(bookkeeping)
 
 
 def event_seconds(args: argparse.Namespace) -> tuple[float, float]:
@@ -123,17 +132,18 @@ def main() -> None:
                         help="contiguous weights and batches (default: channels_last, as wmprune trains)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    medians = per_step(args)
+    medians, overhead, bookkeeping = per_step(args)
     dense = medians["dense"]
     layout = "channels_last" if args.channels_last else "contiguous"
     print(f"{args.model}×{args.width}, batch {args.batch}, {layout}, {args.threads} thread(s), {SPARSITY:.0%} "
           f"sparse, median of {args.repeats} interleaved repeats of {args.steps} steps:")
     for kind, seconds in medians.items():
-        print(f"  {kind:12s} {seconds * 1e3:8.1f} ms/step  overhead {seconds / dense - 1:+.4f}")
+        print(f"  {kind:12s} {seconds * 1e3:8.1f} ms/step  overhead {overhead[kind]:+.4f}")
+    print(f"  wmprune's Pruner.step() alone: {bookkeeping * 1e3:.2f} ms, {bookkeeping / dense:.4f} of a dense step")
     ours, theirs = event_seconds(args)
     print(f"one pruning event, resnet50×{args.event_width}: wmprune {ours:.3f} s, "
           f"torch.nn.utils.prune.global_unstructured {theirs:.3f} s (median of 3)")
-    print(f"overhead={medians['wmprune'] / dense - 1:.4f}")
+    print(f"overhead={overhead['wmprune']:.4f}")
 
 
 if __name__ == "__main__":

@@ -38,15 +38,28 @@ if [[ -n "$MISSING" ]]; then
     # shellcheck disable=SC2086  # one argument per distribution
     "$PYTHON" -m pip install --quiet --no-index --no-deps --find-links "$WHEELS" --target "$OUT/python-packages" $MISSING
     export PYTHONPATH="$PYTHONPATH:$OUT/python-packages"
+    # pydantic may need a newer typing_extensions than this Python has: then, and only then, the wheel's
+    # (newer, backward compatible) copy comes first.
+    if ! "$PYTHON" -c "import pydantic" 2>/dev/null; then
+        "$PYTHON" -m pip install --quiet --no-index --no-deps --find-links "$WHEELS" --target "$OUT/python-first" \
+            typing-extensions
+        export PYTHONPATH="$OUT/python-first:$PYTHONPATH"
+    fi
 fi
 
 {
     echo "# GPU check"
     echo
     echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    "$PYTHON" -c 'import torch, platform; cuda = torch.cuda.is_available()
-print(f"- card: {torch.cuda.get_device_name() if cuda else \"none (CPU)\"}")
-print(f"- torch {torch.__version__}, CUDA {torch.version.cuda}, Python {platform.python_version()}")'
+    "$PYTHON" - <<'PY'
+import platform
+
+import torch
+
+card = torch.cuda.get_device_name() if torch.cuda.is_available() else "none (CPU)"
+print(f"- card: {card}")
+print(f"- torch {torch.__version__}, CUDA {torch.version.cuda}, Python {platform.python_version()}")
+PY
     if command -v nvidia-smi >/dev/null 2>&1; then
         echo "- nvidia-smi: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -n 1)"
     fi

@@ -12,8 +12,8 @@ from tests.conftest import ROOT
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 
-def _last_line(command: list[str]) -> str:
-    done = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=300, cwd=ROOT)
+def _last_line(command: list[str], **env: str) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, env={**ENV, **env}, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.strip().splitlines()[-1]
 
@@ -32,6 +32,7 @@ def test_benchmark_script_smoke(script, args, figure):
 
 def test_gpu_check_dry_run_on_cpu(tmp_path):
     """scripts/gpu_check.sh's own path on this machine: every step at toy sizes on the CPU."""
-    last = _last_line(["bash", str(ROOT / "scripts" / "gpu_check.sh"), str(tmp_path / "out"), "--dry-run"])
+    last = _last_line(["bash", str(ROOT / "scripts" / "gpu_check.sh"), str(tmp_path / "out"), "--dry-run"],
+                      PYTHON=sys.executable)
     assert last.startswith("gpu_check: wrote")
     assert (tmp_path / "out" / "gpu_check.md").is_file()

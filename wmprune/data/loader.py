@@ -40,7 +40,8 @@ class TensorLoader:
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, device: torch.device,
                  mean: torch.Tensor, std: torch.Tensor, train: bool, augment: bool, seed: int,
                  channels_last: bool = False, shard: tuple[int, int] = (0, 1)):
-        self.images = images.to(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.images = images.to(device).contiguous(memory_format=self.memory_format)
         self.labels = labels.to(device)
         self.batch_size = batch_size
         self.device = device
@@ -50,7 +51,14 @@ class TensorLoader:
         self.train = train
         self.augment = augment and train
         self.seed = seed
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if self.augment:
+            # The split zero-padded once, as rows of whole pixels ((N·H'·W') × C): a batch's random crops
+            # and flips are then one gather of pixels, straight into channels_last order.
+            padded = F.pad(self.images, (PAD, PAD, PAD, PAD))
+            self.pixels = padded.permute(0, 2, 3, 1).reshape(-1, padded.shape[1])
+            h, w = self.images.shape[2:]
+            self.rows = torch.arange(h, device=device)
+            self.cols = torch.stack([torch.arange(w, device=device), torch.arange(w - 1, -1, -1, device=device)])
         # (rank, processes) under DDP: in training each process takes every size-th image of each global
         # batch; in evaluation its contiguous slice of the split (the sums are added across processes).
         self.shard = shard
@@ -74,9 +82,7 @@ class TensorLoader:
             return
         index, offsets, flips = self.plan(epoch)
         for i in range(len(self)):
-            images = self.images[index[i]]
-            if offsets is not None:
-                images = self._augment(images, offsets[:, i], flips[i])
+            images = self._augment(index[i], offsets[:, i], flips[i]) if self.augment else self.images[index[i]]
             yield self._normalise(images), self.labels[index[i]]
 
     def plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
@@ -120,20 +126,21 @@ class TensorLoader:
         flips = torch.rand(b, 1, 1, 1, generator=generator) < 0.5
         return offsets, flips
 
-    def _augment(self, images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-        """Per-image random translation within the zero padding, then a random horizontal flip.
+    def _augment(self, index: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+        """Images `index` of the split, each translated within the zero padding and then flipped horizontally
+        where `flips` says (uint8, N×C×H×W in channels_last memory).
 
-        Two `torch.gather` calls (rows, then columns) crop the whole batch at once: no per-image Python,
-        no host sync (scripts/bench_loader.py).
+        One gather of whole pixels from the padded split (a flip only reverses the column indices):
+        no per-image Python, no host sync, no intermediate batch (scripts/bench_loader.py).
         """
-        b, c, h, w = images.shape
-        padded = F.pad(images, (PAD, PAD, PAD, PAD))
-        rows = (offsets[0].view(b, 1) + torch.arange(h, device=self.device))[:, None, :, None]
-        cropped = padded.gather(2, rows.expand(b, c, h, w + 2 * PAD))
-        cols = (offsets[1].view(b, 1) + torch.arange(w, device=self.device))[:, None, None, :]
-        cropped = cropped.gather(3, cols.expand(b, c, h, w))
-        return torch.where(flips, cropped.flip(3), cropped)
+        b = len(index)
+        h, w = self.images.shape[2:]
+        height, width = h + 2 * PAD, w + 2 * PAD
+        rows = offsets[0].view(b, 1) + self.rows  # b×h rows of the padded image
+        cols = offsets[1].view(b, 1) + self.cols[flips.view(b).long()]  # b×w columns, reversed if flipped
+        at = index.view(b, 1, 1) * (height * width) + rows[:, :, None] * width + cols[:, None, :]
+        return self.pixels[at.view(-1)].view(b, h, w, -1).permute(0, 3, 1, 2)
 
     def _normalise(self, images: torch.Tensor) -> torch.Tensor:
-        out = (images.float() - self.mean) / self.std
+        out = images.float().sub_(self.mean).div_(self.std)  # in place on the one float copy
         return out.contiguous(memory_format=self.memory_format)
