@@ -1,8 +1,8 @@
 """Batched on-device augmentation (wmprune's TensorLoader) against the usual per-image PIL pipeline.
 
 Both produce one epoch of random-crop(pad 4) + horizontal-flip + normalised float batches from the same
-uint8 CIFAR-shaped images (10,000, batch 128, on the CPU with one thread by default); the epochs alternate between the two
-(`--repeats` of each, so machine noise hits both alike) and the medians are compared. The last line is
+uint8 CIFAR-shaped images (10,000, batch 128, on the CPU with one thread by default); the epochs alternate
+between the two (`--repeats` of each, so machine noise hits both alike) and the medians are compared. The last line is
 `ratio=<PIL epoch time / TensorLoader epoch time>`.
 
     python scripts/bench_loader.py [--images 10000] [--batch 128] [--repeats 3] [--device cpu] [--threads 1]

@@ -10,10 +10,10 @@ default):
   weight = weight_orig · mask in every forward and through the backward.
 Each repeat times `--steps` steps of each, in turn (interleaved, so machine noise hits all alike); the
 overhead is the median over `--repeats` repeats of each repeat's ratio to its dense time (paired, so slow
-drifts of a shared machine cancel). The bookkeeping alone (`Pruner.step()`) is also timed directly. Then the cost of one pruning event (prune_to, the allocation
-and the per-layer top-k) of a WeightMom-pruned ResNet50 at width 1, against `prune.global_unstructured`
-(on a contiguous copy: it cannot rank channels_last weights).
-The last line is `overhead=<wmprune step / dense step − 1>`.
+drifts of a shared machine cancel). The bookkeeping alone (`Pruner.step()`) is also timed directly. Then
+the cost of one pruning event (prune_to, the allocation and the per-layer top-k) of a WeightMom-pruned
+ResNet50 at width 1, against `prune.global_unstructured` (on a contiguous copy: it cannot rank channels_last
+weights). The last line is `overhead=<median of wmprune step / dense step − 1>`.
 
     python scripts/bench_pruning_overhead.py [--model vgg16] [--width 0.5] [--batch 128] [--steps 5]
                                              [--repeats 9] [--event-width 1.0] [--threads 1]

@@ -48,11 +48,14 @@ def measure(args: argparse.Namespace, label: str, data: dict, model: str, scratc
     run_args = argparse.Namespace(model=model, width=args.width, batch=args.batch, images=args.images,
                                   epochs=args.epochs, every_steps=args.every_steps)
     synthetic = data["name"] == "synthetic"
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8, generator=generator) if synthetic else None
-    labels = torch.randint(0, 10, (args.images,), generator=generator) if synthetic else None
+    images = labels = None
+    if synthetic:
+        generator = torch.Generator().manual_seed(0)
+        images = torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8, generator=generator)
+        labels = torch.randint(0, 10, (args.images,), generator=generator)
     common = dict(device=args.device, amp="bf16")
-    sides: dict[str, Ours | Recipe] = {"wmprune eager": Ours(run_args, scratch / "eager", data, images, labels, **common)}
+    sides: dict[str, Ours | Recipe] = {"wmprune eager": Ours(run_args, scratch / "eager", data, images, labels,
+                                                             **common)}
     if args.compile and synthetic:  # compilation is the slow part: once per model
         sides["wmprune compile"] = Ours(run_args, scratch / "compiled", data, images, labels, compile=True, **common)
     own = sides["wmprune eager"].run.train_loader
