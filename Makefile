@@ -11,7 +11,7 @@ SWEEP_FLAGS = $(if $(WORKERS),--workers $(WORKERS)) $(if $(GPUS),--gpus $(GPUS))
 # The run whose per-layer sparsity is plotted next to the tables.
 LAYERS_RUN = $*-weightmom-s0.9-seed0
 
-.PHONY: install quickstart test data clean reproduce $(addprefix reproduce-,$(PAIRS) digits)
+.PHONY: install quickstart test data gpu-wheels clean reproduce $(addprefix reproduce-,$(PAIRS) digits)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ reproduce: $(addprefix reproduce-,$(PAIRS))
 # CPU-sized worked example on real digits (results/digits/ in the repository): a few minutes on 2 cores.
 reproduce-digits: WORKERS ?= 2
 reproduce-digits: LAYERS_RUN = digits-vgg16-weightmom-s0.9-seed0
+
+# Wheels for scripts/gpu_check.sh on a GPU machine without network (Python 3.12, x86-64 Linux): pydantic at
+# this venv's version, and pytest, each with its dependencies. Run here, then send the tree with gpu-wheels/.
+gpu-wheels: $(STAMP)
+	$(BIN)/pip download --quiet --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
+		-d gpu-wheels "pydantic==$$($(BIN)/python -c 'import pydantic; print(pydantic.VERSION)')" pytest
 
 clean:
 	rm -rf $(VENV) results/runs .pytest_cache

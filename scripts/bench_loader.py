@@ -1,14 +1,17 @@
 """Batched on-device augmentation (wmprune's TensorLoader) against the usual per-image PIL pipeline.
 
 Both produce one epoch of random-crop(pad 4) + horizontal-flip + normalised float batches from the same
-uint8 CIFAR-shaped images; the ratio (PIL time / TensorLoader time) is printed last.
+uint8 CIFAR-shaped images (10,000, batch 128, on the CPU with one thread by default); the epochs alternate
+between the two (`--repeats` of each, so machine noise hits both alike) and the medians are compared. The last line is
+`ratio=<PIL epoch time / TensorLoader epoch time>`.
 
-    python scripts/bench_loader.py [--images 10000] [--batch 128] [--device cpu]
+    python scripts/bench_loader.py [--images 10000] [--batch 128] [--repeats 3] [--device cpu] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -20,7 +23,7 @@ from wmprune.data.loader import TensorLoader, channel_stats
 def tensor_epoch(images, labels, args) -> float:
     mean, std = channel_stats(images)
     loader = TensorLoader(images, labels, args.batch, device=torch.device(args.device), mean=mean, std=std,
-                          train=True, augment=True, seed=0)
+                          train=True, augment=True, seed=0, channels_last=True)  # as training uses it
     started = time.perf_counter()
     for batch, _ in loader.epoch(0):
         batch.sum().item()  # wait for the device
@@ -45,16 +48,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (one: stable on a shared machine)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8, generator=generator)
     labels = torch.randint(0, 10, (args.images,), generator=generator)
-    tensor_seconds = min(tensor_epoch(images, labels, args) for _ in range(3))
-    pil_seconds = min(pil_epoch(images, labels, args) for _ in range(2))
-    print(f"{args.images} images, batch {args.batch}, {args.device}: TensorLoader {tensor_seconds:.3f}s/epoch, "
-          f"PIL per image {pil_seconds:.3f}s/epoch")
-    print(f"PIL / TensorLoader epoch time: {pil_seconds / tensor_seconds:.1f}")
+    tensor_epoch(images, labels, args)  # warm-up
+    tensor, pil = [], []
+    for _ in range(args.repeats):
+        tensor.append(tensor_epoch(images, labels, args))
+        pil.append(pil_epoch(images, labels, args))
+    tensor_seconds, pil_seconds = statistics.median(tensor), statistics.median(pil)
+    print(f"{args.images} images, batch {args.batch}, {args.device}, {torch.get_num_threads()} thread(s), median "
+          f"of {args.repeats} interleaved epochs: TensorLoader {tensor_seconds:.3f} s/epoch, PIL per image "
+          f"{pil_seconds:.3f} s/epoch")
+    print(f"ratio={pil_seconds / tensor_seconds:.1f}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ def _loader(images, augment=True, train=True, batch=16, seed=0):
 def test_augmentation_is_a_padded_crop_and_flip_of_each_image():
     images = torch.randint(0, 256, (32, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     loader = _loader(images)
-    out = loader._augment(images, *loader._draw(len(images), torch.Generator().manual_seed(5)))
+    out = loader._augment(torch.arange(len(images)), *loader._draw(len(images), torch.Generator().manual_seed(5)))
     padded = F.pad(images, (PAD,) * 4)
     flipped = 0
     for i in range(len(images)):

@@ -5,6 +5,7 @@ from torch import nn
 from wmprune.config import PruneConfig
 from wmprune.pruning.pruner import prune_config
 from wmprune.models import build_model
+from wmprune.pruning.mask import MaskSet
 from wmprune.pruning.methods.weightmom import MomentumScore
 from tests.pruning_helpers import make_pruner, train_steps
 
@@ -67,8 +68,41 @@ def test_momentum_score_is_the_ema_of_abs_weights(knobs, beta):
     torch.testing.assert_close(score.scores()[0], expected, rtol=0, atol=1e-6)
     pruner.masks.masks[0][0, 0] = 0
     pruner.masks.apply()
-    score.update()
-    assert score.scores()[0][0, 0] == 0
+    score.masks_changed()  # what every pruning event calls; the EMA is not re-masked on other steps
+    for _ in range(2):
+        score.update()
+        assert score.scores()[0][0, 0] == 0
+
+
+def test_active_counts_are_exact_above_two_to_the_24():
+    """A float32 sum stops counting at 2**24 (16,777,216 + 1 == 16,777,216 in float32)."""
+    weight = torch.empty(2**24 + 3)
+    masks = MaskSet({"big": weight})
+    masks.masks[0][:2] = 0
+    assert masks.active_counts().tolist() == [2**24 + 1]
+    assert masks.active_counts().dtype == torch.int64
+
+
+def test_masks_and_scores_keep_the_channels_last_format_and_prune_in_logical_order():
+    model = build_model("vgg16", 10, 0.125).to(memory_format=torch.channels_last)
+    initial = [w.detach().abs().clone() for w in model.parameters()]
+    pruner = make_pruner(model, _prune_cfg(schedule={"kind": "oneshot", "start_epoch": 0, "end_epoch": 1}),
+                         steps_per_epoch=10)  # pruned at construction, by the momentum of the initial |w|
+    convs = [i for i, w in enumerate(pruner.masks.weights) if w.dim() == 4]
+    for i in convs:
+        assert pruner.masks.masks[i].is_contiguous(memory_format=torch.channels_last)
+        assert pruner.method.score.momentum[i].is_contiguous(memory_format=torch.channels_last)
+    by_id = {id(p): a for p, a in zip(model.parameters(), initial)}
+    for weight, mask in zip(pruner.masks.weights, pruner.masks.masks):
+        magnitude = by_id[id(weight)]
+        assert magnitude[mask == 0].max() <= magnitude[mask != 0].min()
+    train_steps(pruner, 3)
+    for mask, momentum in zip(pruner.masks.masks, pruner.method.score.momentum):
+        assert (momentum[mask == 0] == 0).all()
+    masks = MaskSet({"conv": torch.empty(2, 3, 2, 2).to(memory_format=torch.channels_last)})
+    masks.set_at(0, torch.tensor([1, 23]), 0)  # row-major positions (0, 0, 0, 1) and (1, 2, 1, 1)
+    assert masks.masks[0].is_contiguous(memory_format=torch.channels_last)
+    assert masks.masks[0][0, 0, 0, 1] == 0 and masks.masks[0][1, 2, 1, 1] == 0 and masks.active_counts()[0] == 22
 
 
 def test_state_dict_round_trip_restores_masks_and_scores():

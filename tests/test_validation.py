@@ -2,6 +2,7 @@
 normalisation from the training part only; val columns in metrics.csv and summary.csv."""
 
 import csv
+import json
 
 import torch
 import yaml
@@ -36,7 +37,7 @@ def test_normalisation_comes_from_the_training_part_only():
     splits = load_splits(cfg)
     train, val, _ = make_loaders(cfg, splits, torch.device("cpu"))
     mean, std = channel_stats(splits.train_images)
-    assert torch.allclose(train.mean.flatten(), mean * 255) and torch.allclose(val.std.flatten(), std * 255)
+    assert torch.equal(train.stats[0], mean) and torch.equal(val.stats[1], std)
     everything = torch.cat([splits.train_images, splits.val_images])
     assert not torch.allclose(channel_stats(everything)[0], mean, rtol=0, atol=1e-6)
 
@@ -71,3 +72,21 @@ def test_val_size_too_large_is_one_line(tmp_path, cli):
     config = write_config(tmp_path / "c.yaml", data={"name": "synthetic", "val_size": 512})
     code, _, err = cli("train", "--config", config, "--out", tmp_path / "run")
     assert code == 2 and "data.val_size" in err and len(err.strip().splitlines()) == 1
+
+
+def test_eval_normalises_with_the_statistics_in_the_checkpoint(tmp_path, cli, monkeypatch):
+    """`wmprune eval` does not recompute mean and std from the training split: the checkpoint has them."""
+    config = write_config(tmp_path / "c.yaml", train={"epochs": 1, "lr": 0.05})
+    assert cli("train", "--config", config, "--out", tmp_path / "run")[0] == 0
+    summary = next(csv.DictReader(open(tmp_path / "run" / "summary.csv")))
+    stored = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["normalisation"]
+    splits = load_splits(build_config(yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())))
+    torch.testing.assert_close((stored["mean"], stored["std"]), channel_stats(splits.train_images))
+
+    def refuse(images):
+        raise AssertionError("channel_stats recomputed")
+
+    monkeypatch.setattr("wmprune.runtime.loaders.channel_stats", refuse)
+    code, out, err = cli("eval", "--run", tmp_path / "run", "--json")
+    assert code == 0, err
+    assert abs(json.loads(out)["test_top1"] - float(summary["test_top1"])) <= 0.01

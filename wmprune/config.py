@@ -85,6 +85,7 @@ class TrainConfig(_Strict):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     amp: Literal["auto", "bf16", "off"] = "auto"
     compile: bool = False
+    sync_bn: bool = Field(False, description="under torchrun on GPUs: BatchNorm statistics over the global batch")
 
     @field_validator("milestones")
     @classmethod

@@ -79,8 +79,8 @@ def load_run(run: Path, weights: Path | None, samples: int) -> tuple[dict, nn.Mo
         raise UserError(f"{run} is not a run directory (no {results.CONFIG}); pass the directory `wmprune train` wrote")
     cfg = build_config(read_yaml(run / results.CONFIG))
     cpu = torch.device("cpu")
-    model, splits = load_trained(cfg, run, cpu, weights)
-    _, _, test_loader = make_loaders(cfg, splits, cpu)
+    model, splits, stats = load_trained(cfg, run, cpu, weights)
+    _, _, test_loader = make_loaders(cfg, splits, cpu, stats=stats)
     images = torch.cat([batch for batch, _ in test_loader.epoch(0)])[:samples]
     return {"model": cfg.model.name, "dataset": cfg.data.name}, model.eval(), images
 

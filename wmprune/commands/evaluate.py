@@ -18,8 +18,8 @@ from wmprune.runtime.metrics import evaluate
 def measure_run(cfg: RunConfig, directory: Path, weights: Path | None = None) -> dict:
     """The run's summary fields (summary.csv names) measured again from its checkpoint or `weights` file."""
     device = resolve_device(cfg.device)
-    model, splits = load_trained(cfg, directory, device, weights)
-    _, _, test_loader = make_loaders(cfg, splits, device)
+    model, splits, stats = load_trained(cfg, directory, device, weights)
+    _, _, test_loader = make_loaders(cfg, splits, device, stats=stats)
     counts = MaskSet(prunable_weights(model, cfg.prune.prunable)).measure()
     positions = output_positions(model, tuple(splits.test_images.shape[1:]))
     return results.summarize(cfg, counts, positions, evaluate(model, test_loader, cfg.train.amp))

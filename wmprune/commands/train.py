@@ -18,8 +18,7 @@ from wmprune.errors import TrainingDiverged, UserError
 from wmprune.models.cost import output_positions
 from wmprune.runtime.checkpoint import load_checkpoint, restore, save_checkpoint
 from wmprune.runtime.console import progress_bar, results_table
-from wmprune.runtime.devices import (World, autocast, close, from_main, init_world, main_decides, resolve_device,
-                                     sum_across)
+from wmprune.runtime.devices import World, autocast, close, init_world, main_decides, resolve_device, sum_across
 from wmprune.runtime.metrics import evaluate
 from wmprune.runtime.run import Run, build_run
 from wmprune.runtime.tensorboard import Board, open_board
@@ -121,7 +120,6 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
         console.print("[bold yellow]SYNTHETIC DATA: random images, a smoke test only — accuracy means nothing[/]")
     console.print(f"{cfg.name}: {cfg.model.name}×{cfg.model.width} on {cfg.data.name}, method {cfg.prune.method} "
                   f"→ {cfg.prune.target_sparsity:.3f} sparsity, {run.pruner.total_epochs} epochs on {run.device}")
-    _same_masks_everywhere(run)
     if writes:
         _record_state(run, results.RUNNING)
     try:
@@ -152,13 +150,12 @@ def _train_epochs(run: Run, board: Board | None, console: Console, earlier_log: 
             started = time.perf_counter()
             lr = run.optimizer.param_groups[0]["lr"]
             train_stats = train_one_epoch(run, progress, task)
-            test_stats = evaluate(run.forward, run.test_loader, cfg.train.amp)
+            test_stats = evaluate(run.evaluator, run.test_loader, cfg.train.amp, world=run.world)
             val_stats = validate(run)
             sparsity = run.pruner.sparsity()
             # After measuring: the row describes the network that was trained this epoch, not the one a
             # method makes of it for the next (sparse_momentum regrows, IMP prunes and rewinds).
             run.pruner.epoch_end(run.epoch + 1)
-            _same_masks_everywhere(run)
             run.epoch += 1
             seconds = time.perf_counter() - started
             run.seconds += seconds
@@ -205,12 +202,6 @@ def validate(run: Run) -> dict[str, float]:
     """val_loss and val_top1 on the held-out training images; {} when data.val_size is 0."""
     if run.val_loader is None:
         return {}
-    stats = evaluate(run.forward, run.val_loader, run.cfg.train.amp, split="val")
+    stats = evaluate(run.evaluator, run.val_loader, run.cfg.train.amp, split="val", world=run.world)
     return {"val_loss": stats["val_loss"], "val_top1": stats["val_top1"]}
 
-
-def _same_masks_everywhere(run: Run) -> None:
-    """Under DDP, rank 0's masks for all: the weights agree, but a decision from local data (SNIP) may not."""
-    if run.world.distributed:
-        from_main(run.world, run.pruner.masks.masks)
-        run.pruner.masks.apply()

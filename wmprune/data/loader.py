@@ -40,59 +40,108 @@ class TensorLoader:
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, device: torch.device,
                  mean: torch.Tensor, std: torch.Tensor, train: bool, augment: bool, seed: int,
                  channels_last: bool = False, shard: tuple[int, int] = (0, 1)):
-        self.images = images.to(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.images = images.to(device).contiguous(memory_format=self.memory_format)
         self.labels = labels.to(device)
         self.batch_size = batch_size
         self.device = device
-        self.mean = (mean * 255.0).view(1, -1, 1, 1).to(device)
-        self.std = (std * 255.0).view(1, -1, 1, 1).to(device)
+        self.stats = (mean, std)  # as given, [0, 1] units: checkpoints keep them for eval and bench
+        # (x − mean)/std as x·scale + shift: one fused addcmul over the batch.
+        self.scale = (1.0 / (std * 255.0)).view(1, -1, 1, 1).to(device)
+        self.shift = (-mean / std).view(1, -1, 1, 1).to(device)
         self.train = train
         self.augment = augment and train
         self.seed = seed
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        # (rank, processes) under DDP: each process takes every size-th image of each global training batch.
-        self.shard = shard if train else (0, 1)
+        if self.augment:
+            # The split zero-padded once, as rows of whole pixels ((N·H'·W') × C): a batch's random crops
+            # and flips are then one gather of pixels, straight into channels_last order.
+            padded = F.pad(self.images, (PAD, PAD, PAD, PAD))
+            self.pixels = padded.permute(0, 2, 3, 1).reshape(-1, padded.shape[1])
+            h, w = self.images.shape[2:]
+            self.rows = torch.arange(h, device=device)
+            self.cols = torch.stack([torch.arange(w, device=device), torch.arange(w - 1, -1, -1, device=device)])
+        # (rank, processes) under DDP: in training each process takes every size-th image of each global
+        # batch; in evaluation its contiguous slice of the split (the sums are added across processes).
+        self.shard = shard
 
     def __len__(self) -> int:
         """Batches per epoch; training drops the last partial batch so every step has full size."""
+        if self.train:
+            return max(1, len(self.labels) // self.batch_size)
+        start, stop = self._slice()
+        return -(-(stop - start) // self.batch_size)
+
+    def _slice(self) -> tuple[int, int]:
+        """This process's part of the split in evaluation: [start, stop)."""
+        rank, size = self.shard
         n = len(self.labels)
-        return max(1, n // self.batch_size) if self.train else -(-n // self.batch_size)
+        return n * rank // size, n * (rank + 1) // size
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.labels)
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        order = torch.randperm(n, generator=generator) if self.train else torch.arange(n)
-        rank, size = self.shard
+        if not self.train:
+            yield from self._in_order()
+            return
+        index, offsets, flips = self.plan(epoch)
         for i in range(len(self)):
-            index = order[i * self.batch_size:(i + 1) * self.batch_size]
-            # Random draws for the whole global batch, so they do not depend on the number of processes.
-            draws = self._draw(len(index), generator) if self.augment else None
-            index = index[rank::size].to(self.device)
-            images = self.images[index]
-            if draws is not None:
-                images = self._augment(images, *(d[..., rank::size, :, :, :] for d in draws))
-            yield self._normalise(images), self.labels[index]
+            images = self._augment(index[i], offsets[:, i], flips[i]) if self.augment else self.images[index[i]]
+            yield self._normalise(images), self.labels[index[i]]
 
-    def _draw(self, b: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Crop offsets (2×b) and flip decisions (b) for a batch, as b×1×1×1-shaped tensors on the device."""
-        offsets = torch.randint(0, 2 * PAD + 1, (2, b, 1, 1, 1), generator=generator).to(self.device)
-        flips = (torch.rand(b, 1, 1, 1, generator=generator) < 0.5).to(self.device)
+    def plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Epoch `epoch`'s image indices (steps × per-process batch), crop offsets (2 × steps × batch × 1×1×1)
+        and flips (steps × batch × 1×1×1, or None without augmentation), on the device.
+
+        Drawn on the host in one go from a generator seeded by (seed, epoch) alone, for the whole global
+        batch (so they do not depend on the number of processes), then copied once per epoch: no step waits
+        for a host-to-device copy (pinned and non-blocking on CUDA).
+        """
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        n, steps = len(self.labels), len(self)
+        batch = min(self.batch_size, n)
+        rank, size = self.shard  # each process takes every size-th image of each global batch
+        index = torch.randperm(n, generator=generator)[:steps * batch].view(steps, batch)[:, rank::size]
+        if not self.augment:
+            return self._to_device(index), None, None
+        offsets, flips = self._draw(steps * batch, generator)
+        offsets = offsets.view(2, steps, batch, 1, 1, 1)[:, :, rank::size]
+        flips = flips.view(steps, batch, 1, 1, 1)[:, rank::size]
+        return self._to_device(index), self._to_device(offsets), self._to_device(flips)
+
+    def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        """One copy to the device; from pinned memory and non-blocking on CUDA, so the host runs ahead."""
+        tensor = tensor.contiguous()  # the rank's columns, packed
+        if self.device.type == "cuda":
+            return tensor.pin_memory().to(self.device, non_blocking=True)
+        return tensor
+
+    def _in_order(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Evaluation: this process's part of the split in order, as views (no index copies)."""
+        first, stop = self._slice()
+        for start in range(first, stop, self.batch_size):
+            end = min(start + self.batch_size, stop)
+            yield self._normalise(self.images[start:end]), self.labels[start:end]
+
+    @staticmethod
+    def _draw(b: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Crop offsets (2×b×1×1×1) and flip decisions (b×1×1×1) for b images, on the host."""
+        offsets = torch.randint(0, 2 * PAD + 1, (2, b, 1, 1, 1), generator=generator)
+        flips = torch.rand(b, 1, 1, 1, generator=generator) < 0.5
         return offsets, flips
 
-    def _augment(self, images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-        """Per-image random translation within the zero padding, then a random horizontal flip.
+    def _augment(self, index: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+        """Images `index` of the split, each translated within the zero padding and then flipped horizontally
+        where `flips` says (uint8, N×C×H×W in channels_last memory).
 
-        Two `torch.gather` calls (rows, then columns) crop the whole batch at once: no per-image Python,
-        no host sync (scripts/bench_loader.py).
+        One gather of whole pixels from the padded split (a flip only reverses the column indices):
+        no per-image Python, no host sync, no intermediate batch (scripts/bench_loader.py).
         """
-        b, c, h, w = images.shape
-        padded = F.pad(images, (PAD, PAD, PAD, PAD))
-        rows = (offsets[0].view(b, 1) + torch.arange(h, device=self.device))[:, None, :, None]
-        cropped = padded.gather(2, rows.expand(b, c, h, w + 2 * PAD))
-        cols = (offsets[1].view(b, 1) + torch.arange(w, device=self.device))[:, None, None, :]
-        cropped = cropped.gather(3, cols.expand(b, c, h, w))
-        return torch.where(flips, cropped.flip(3), cropped)
+        b = len(index)
+        h, w = self.images.shape[2:]
+        height, width = h + 2 * PAD, w + 2 * PAD
+        rows = offsets[0].view(b, 1) + self.rows  # b×h rows of the padded image
+        cols = offsets[1].view(b, 1) + self.cols[flips.view(b).long()]  # b×w columns, reversed if flipped
+        at = index.view(b, 1, 1) * (height * width) + rows[:, :, None] * width + cols[:, None, :]
+        return self.pixels.index_select(0, at.view(-1)).view(b, h, w, -1).permute(0, 3, 1, 2)
 
     def _normalise(self, images: torch.Tensor) -> torch.Tensor:
-        out = (images.float() - self.mean) / self.std
+        out = torch.addcmul(self.shift, images.float(), self.scale)
         return out.contiguous(memory_format=self.memory_format)

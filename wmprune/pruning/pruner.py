@@ -56,14 +56,16 @@ class Pruner:
     """Drives the configured pruning method; `step()` after every `optimizer.step()`.
 
     `batches` (one pass over training batches) and `loss` are needed only by methods that look at data
-    before training (SNIP). `state` (a `state_dict()`) resumes instead of starting: nothing is pruned
-    at construction then.
+    before training (SNIP); under DDP, `average` (in place, each tensor's mean over the processes) makes
+    their decision one for all processes. `state` (a `state_dict()`) resumes instead of starting: nothing is
+    pruned at construction then.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, config: PruneConfig | dict[str, Any], *,
                  steps_per_epoch: int, epochs: int, batches: Batches | None = None,
                  loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
-                 state: dict | None = None, on_mask_change: Callable[[MaskEvent], None] | None = None):
+                 average: Callable[[list[torch.Tensor]], None] | None = None, state: dict | None = None,
+                 on_mask_change: Callable[[MaskEvent], None] | None = None):
         cfg = config if isinstance(config, PruneConfig) else prune_config(config)
         try:
             cfg = cfg.for_epochs(epochs)
@@ -77,6 +79,8 @@ class Pruner:
         self.steps = 0  # optimizer steps so far; the schedule position follows from it
         context = TrainingContext(model, optimizer, batches or _no_batches, loss, steps_per_epoch, epochs,
                                   self._masks_changed)
+        if average is not None:
+            context.average = average
         self.method = METHODS[cfg.method](self.masks, cfg, ALLOCATIONS[cfg.allocation], context)
         if state is not None:
             self.load_state_dict(state)

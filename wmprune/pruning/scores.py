@@ -24,11 +24,27 @@ if TYPE_CHECKING:
 
 
 class RandomScore(Score):
-    """Fresh uniform noise per weight each time it is asked (the global torch RNG, seeded by the run's
-    `seed` and saved in its checkpoint)."""
+    """Fresh uniform noise per weight each time it is asked, from a generator of its own (state in
+    `state_dict`), seeded once from the global torch RNG (seeded by the run's `seed`) at construction.
+
+    Its own, because the global RNG also drives dropout, which torchrun processes draw apart after the
+    shared initialisation (runtime/run.py): masks drawn during training must still agree everywhere.
+    """
+
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, context: TrainingContext):
+        super().__init__(masks, cfg, context)
+        device = masks.weights[0].device if len(masks) else torch.device("cpu")
+        self.generator = torch.Generator(device).manual_seed(int(torch.randint(2**62, ())))
 
     def scores(self) -> list[torch.Tensor]:
-        return [torch.rand(w.shape, device=w.device) for w in self.masks.weights]
+        return [torch.rand(w.shape, device=w.device, generator=self.generator) for w in self.masks.weights]
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "generator" in state:  # checkpoints written before the generator was its own lack it
+            self.generator.set_state(state["generator"].cpu())
 
 
 class SGDMomentumScore(Score):

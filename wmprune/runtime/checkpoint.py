@@ -17,7 +17,7 @@ from wmprune.config import RunConfig
 from wmprune.data.splits import Splits
 from wmprune.errors import UserError
 from wmprune.models import build_model
-from wmprune.runtime.loaders import load_splits
+from wmprune.runtime.loaders import Stats, load_splits
 from wmprune.runtime.run import Run
 from wmprune.weights import load_weights
 
@@ -53,6 +53,8 @@ def save_checkpoint(run: Run) -> None:
         "epoch": run.epoch, "step": run.step, "seconds": run.seconds, "rng": capture_rng(),
         # Kept with the weights, so a crash between the two writes never loses a metrics row.
         "metrics": run.metrics,
+        # eval and bench normalise as training did without recomputing them from the training split.
+        "normalisation": dict(zip(("mean", "std"), run.train_loader.stats)),
     }
     results.atomic_write(run.directory / results.CHECKPOINT, lambda handle: torch.save(state, handle))
 
@@ -78,17 +80,27 @@ def restore(run: Run, state: dict) -> None:
     run.scheduler.load_state_dict(state["scheduler"])
     run.epoch, run.step, run.seconds, run.metrics = state["epoch"], state["step"], state["seconds"], state["metrics"]
     restore_rng(state["rng"])
+    if run.world.rank > 0:  # the checkpoint holds rank 0's RNG states; the others draw a dropout stream apart
+        torch.manual_seed(run.cfg.seed + run.world.rank + run.world.size * run.epoch)
 
 
 def load_trained(cfg: RunConfig, directory: Path, device: torch.device,
-                 weights: Path | None = None) -> tuple[nn.Module, Splits]:
-    """A finished run's network (from its checkpoint, or from an exported `weights` file) and its data."""
+                 weights: Path | None = None) -> tuple[nn.Module, Splits, Stats | None]:
+    """A finished run's network (from its checkpoint, or from an exported `weights` file), its data, and the
+    normalisation its checkpoint stores (None for an exported file or an older checkpoint)."""
     splits = load_splits(cfg)
     model = build_model(cfg.model.name, splits.num_classes, cfg.model.width, splits.channels).to(device)
-    state = load_weights(weights) if weights else load_checkpoint(directory / results.CHECKPOINT, device)["model"]
+    stats = None
+    if weights:
+        state = load_weights(weights)
+    else:
+        checkpoint = load_checkpoint(directory / results.CHECKPOINT, device)
+        state = checkpoint["model"]
+        if "normalisation" in checkpoint:
+            stats = (checkpoint["normalisation"]["mean"].cpu(), checkpoint["normalisation"]["std"].cpu())
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise UserError(f"the weights do not fit the run's {cfg.model.name} ({str(exc).splitlines()[0][:160]}); "
                         "pass the file exported from this run") from None
-    return model, splits
+    return model, splits, stats

@@ -3,8 +3,9 @@ which process this is, and the collectives a run needs.
 
 `torchrun --nproc_per_node N -m wmprune train ...` starts N copies of the same command. Each trains on its
 shard of every global batch (`data.batch_size` stays the global batch), DDP averages the gradients, so all
-copies hold identical weights and take identical pruning decisions; rank 0 alone writes and prints.
-Without torchrun (WORLD_SIZE unset) everything here is a no-op.
+copies hold identical weights and take identical pruning decisions (what one decides from its own data,
+SNIP, is averaged first); rank 0 alone writes and prints. Without torchrun (WORLD_SIZE unset) everything
+here is a no-op.
 """
 
 from __future__ import annotations
@@ -54,8 +55,16 @@ def sum_across(world: World, *tensors: torch.Tensor) -> None:
             dist.all_reduce(tensor)
 
 
+def average_across(world: World, tensors: list[torch.Tensor]) -> None:
+    """In place: every tensor becomes its mean over all processes."""
+    if world.distributed:
+        for tensor in tensors:
+            dist.all_reduce(tensor)
+            tensor.div_(world.size)
+
+
 def from_main(world: World, tensors: list[torch.Tensor]) -> None:
-    """In place: every process gets rank 0's values (masks after a data-dependent decision, e.g. SNIP)."""
+    """In place: every process gets rank 0's values (BatchNorm statistics before an evaluation)."""
     if world.distributed:
         for tensor in tensors:
             dist.broadcast(tensor, src=0)

@@ -43,6 +43,9 @@ class TrainingContext:
     epochs: int  # train.epochs
     # Called after every change of the masks, never otherwise: a step without a change costs nothing.
     on_mask_change: Callable[[MaskChange], None]
+    # In place: each tensor becomes its mean over the processes training together (torchrun). Data-dependent
+    # decisions (SNIP) average what each process saw, so all decide alike.
+    average: Callable[[list[torch.Tensor]], None] = lambda tensors: None  # one process: nothing to average
 
 
 class Score:
@@ -53,6 +56,9 @@ class Score:
 
     def update(self) -> None:
         """Called after every optimizer step."""
+
+    def masks_changed(self) -> None:
+        """Called after a pruning event has changed the masks (and re-applied them)."""
 
     def scores(self) -> list[torch.Tensor]:
         return [w.detach().abs() for w in self.masks.weights]
@@ -132,6 +138,7 @@ class ScorePruning(PruningMethod):
                            self.min_kept, self.cfg.gamma, masks.dense)
         masks.drop(self.ranking(scores), (self.allocate(stats, target) - pruned).tolist())
         masks.apply()
+        self.score.masks_changed()
         self.context.on_mask_change(MaskChange(scores, candidates))
 
     def ranking(self, scores: list[torch.Tensor]) -> list[torch.Tensor]:

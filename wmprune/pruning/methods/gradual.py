@@ -50,3 +50,11 @@ class GradualPruning(ScorePruning):
 
     def ranking(self, scores: list[torch.Tensor]) -> list[torch.Tensor]:
         return self.shuffle.scores() if self.shuffle else scores
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), **({"shuffle": self.shuffle.state_dict()} if self.shuffle else {})}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        if self.shuffle and "shuffle" in state:
+            self.shuffle.load_state_dict(state["shuffle"])

@@ -1,9 +1,11 @@
 """SNIP: single-shot pruning at initialization by connection sensitivity (Lee, Ajanthan & Torr 2019,
 arXiv 1810.02340).
 
-Before training, the sensitivity |g · w| of every weight is summed over `prune.snip.batches` training
-batches (the paper uses one batch of 100; our batches are smaller), the least sensitive weights are
-removed network-wide (default allocation `global`, as in the paper), and the mask stays fixed.
+Before training, the sensitivity |g · w| of every weight is taken from the gradient summed over
+`prune.snip.batches` training batches (the paper uses one batch of 100; our batches are smaller), the least
+sensitive weights are removed network-wide (default allocation `global`, as in the paper), and the mask
+stays fixed. Under torchrun the gradient is averaged over the processes first: every process scores the
+whole global batches and takes the same decision.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ class SensitivityScore(Score):
         with torch.enable_grad():  # pruning runs under no_grad
             for images, labels in itertools.islice(self.context.batches(), self.batches):
                 self.context.loss(model(images), labels).backward()
-        sensitivity = [(w.grad * w).detach().abs() for w in self.masks.weights]
+        gradients = [w.grad for w in self.masks.weights]
+        self.context.average(gradients)
+        sensitivity = [(g * w).detach().abs() for g, w in zip(gradients, self.masks.weights)]
         model.zero_grad(set_to_none=True)
         with torch.no_grad():
             for name, b in model.named_buffers():

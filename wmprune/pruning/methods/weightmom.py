@@ -53,12 +53,18 @@ class MomentumScore(Score):
     def __init__(self, masks: MaskSet, cfg: PruneConfig, context: TrainingContext):
         super().__init__(masks, cfg, context)
         self.beta = ema_beta(cfg)
-        self.momentum = [w.detach().abs().clone() for w in masks.weights]
+        self.momentum = [w.detach().abs() for w in masks.weights]  # the weights' memory format, as the masks
 
     @torch.no_grad()
     def update(self) -> None:
-        torch._foreach_mul_(self.momentum, self.beta)
-        torch._foreach_add_(self.momentum, torch._foreach_abs(self.masks.weights), alpha=1.0 - self.beta)
+        # m + (1 − β)(|w| − m) = β·m + (1 − β)·|w|, in place: one pass over the scores. Pruned weights are
+        # zero here (the masks were just applied), so a zeroed m stays zero without re-masking every step.
+        # A fresh |w| list rather than copy_ + abs_ into kept buffers: one pass over the weights instead of
+        # two (no slower on CPU when timed here), and CUDA's caching allocator makes the allocation free.
+        torch._foreach_lerp_(self.momentum, torch._foreach_abs(self.masks.weights), 1.0 - self.beta)
+
+    @torch.no_grad()
+    def masks_changed(self) -> None:
         torch._foreach_mul_(self.momentum, self.masks.masks)
 
     def scores(self) -> list[torch.Tensor]:

@@ -1,0 +1,38 @@
+"""Every benchmark script in scripts/ runs, with tiny arguments, and ends with its figure line — so none can
+rot unnoticed (bench_inference.py's smoke test lives with the inference tests)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+def _last_line(command: list[str], **env: str) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, env={**ENV, **env}, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("script, args, figure", [
+    ("bench_loader.py", ["--images", "256", "--batch", "64", "--repeats", "1"], "ratio="),
+    ("bench_pruning_overhead.py", ["--width", "0.0625", "--batch", "8", "--steps", "1", "--repeats", "1",
+                                   "--event-width", "0.0625", "--threads", "1"], "overhead="),
+    ("bench_train.py", ["--width", "0.0625", "--batch", "32", "--images", "128", "--epochs", "1",
+                        "--every-steps", "2", "--threads", "1"], "ratio="),
+])
+def test_benchmark_script_smoke(script, args, figure):
+    last = _last_line([sys.executable, str(ROOT / "scripts" / script), *args])
+    assert last.startswith(figure) and float(last.removeprefix(figure)) > -1
+
+
+def test_gpu_check_dry_run_on_cpu(tmp_path):
+    """scripts/gpu_check.sh's own path on this machine: every step at toy sizes on the CPU."""
+    last = _last_line(["bash", str(ROOT / "scripts" / "gpu_check.sh"), str(tmp_path / "out"), "--dry-run"],
+                      PYTHON=sys.executable)
+    assert last.startswith("gpu_check: wrote")
+    assert (tmp_path / "out" / "gpu_check.md").is_file()
