@@ -281,11 +281,13 @@ def test_tuning_chooses_on_validation_then_runs_the_choice_everywhere(tmp_path, 
     ({"at": {"seed": 0}, "settings": {"weightmom": {"train.lr": [0.1, 0.2]}, "gmp": {"train.lr": [0.1]}}},
      "same number of settings"),
     ({"at": {"seed": 0}, "settings": {"weightmom": {"train.lr": [0.1]}}}, "missing: gmp"),
+    ({"at": {"seed": 0}, "settings": {"weightmom": {"train.lr": [0.1]}, "gmp": {"train.lr": [0.1]}}},
+     "missing: prune.target_sparsity"),
 ])
 def test_unequal_or_incomplete_tuning_budgets_are_refused(tmp_path, cli, tune, needle):
     write_config(tmp_path / "base.yaml", **TINY)
     grid = tmp_path / "grid.yaml"
-    grid.write_text(yaml.safe_dump({"base": "base.yaml", "tune": tune,
-                                    "sweep": {"prune.method": ["weightmom", "gmp"], "seed": [0]}}))
+    grid.write_text(yaml.safe_dump({"base": "base.yaml", "tune": tune, "sweep": {
+        "prune.method": ["weightmom", "gmp"], "seed": [0], "prune.target_sparsity": [0.5, 0.9]}}))
     code, _, err = cli("sweep", "--grid", grid, "--out", tmp_path / "runs", "--dry-run")
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1

@@ -199,12 +199,17 @@ def _tune(tune: dict, variants: dict[str, dict], axes: dict[str, list], dense_ba
     if len(set(budgets.values())) > 1:
         raise UserError(f"{path}: tune: every variant needs the same number of settings, got "
                         + ", ".join(f"{name} {n}" for name, n in budgets.items()))
-    # The tuning run at the `at` point must be the very run the sweep would train there: same settings order.
-    order = [key for key in axes if key in at] + [key for key in at if key not in axes]
+    # The tuning run at the `at` point must be the very run the sweep would train there: every sweep axis
+    # placed (by `at`, or by its only value), in the same order.
+    unplaced = [key for key, values in axes.items() if key not in at and len(values) > 1]
+    if unplaced:
+        raise UserError(f"{path}: tune: at must fix every sweep axis with several values (missing: "
+                        f"{', '.join(unplaced)}); tuning runs at one point")
+    point = {key: at.get(key, values[0]) for key, values in axes.items()} | at
     chosen, tuning, waiting = {}, {}, []
     for name, tune_axes in settings.items():
         fixed = {"prune.method": "none", "prune.target_sparsity": 0.0} if name == DENSE else variants[name]
-        located = {key: at[key] for key in order if not (name == DENSE and key.startswith("prune."))}
+        located = {key: value for key, value in point.items() if not (name == DENSE and key.startswith("prune."))}
         trials = [Trial(combo, builder.point(name, {**located, **fixed, **combo}))
                   for combo in _combinations(tune_axes)]
         tuning[name] = trials
