@@ -18,6 +18,7 @@ import torch
 from torchvision import transforms
 
 from wmprune.data.loader import TensorLoader, channel_stats
+from wmprune.data.synthetic import random_images
 
 
 def tensor_epoch(images, labels, args) -> float:
@@ -53,9 +54,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (one: stable on a shared machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8, generator=generator)
-    labels = torch.randint(0, 10, (args.images,), generator=generator)
+    images, labels = random_images(args.images, torch.Generator().manual_seed(0))
     tensor_epoch(images, labels, args)  # warm-up
     tensor, pil = [], []
     for _ in range(args.repeats):

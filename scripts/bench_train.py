@@ -40,6 +40,7 @@ from torchvision import transforms
 from wmprune.catalog import build_config
 from wmprune.commands.train import train_one_epoch
 from wmprune.data.loader import TensorLoader, channel_stats
+from wmprune.data.synthetic import random_images
 from wmprune.models import build_model
 from wmprune.runtime.console import progress_bar
 from wmprune.runtime.devices import World
@@ -183,9 +184,7 @@ def main() -> None:
     parser.add_argument("--every-steps", type=int, default=50, help="steps between pruning events (both)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8, generator=generator)
-    labels = torch.randint(0, 10, (args.images,), generator=generator)
+    images, labels = random_images(args.images, torch.Generator().manual_seed(0))
     cpu = torch.device("cpu")
     with tempfile.TemporaryDirectory() as scratch:
         sides = {"ours": Ours(args, Path(scratch), {"name": "synthetic", "val_size": 0}, images, labels),

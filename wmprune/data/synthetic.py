@@ -20,13 +20,14 @@ def load_synthetic(root: Path, download: bool) -> Splits:
     every loader has the same signature.
     """
     generator = torch.Generator().manual_seed(_SEED)
-
-    def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        images = torch.randint(0, 256, (n, 3, 32, 32), generator=generator, dtype=torch.uint8)
-        return images, torch.randint(0, _NUM_CLASSES, (n,), generator=generator)
-
-    train_images, train_labels = draw(_NUM_TRAIN)
-    test_images, test_labels = draw(_NUM_TEST)
+    train_images, train_labels = random_images(_NUM_TRAIN, generator)
+    test_images, test_labels = random_images(_NUM_TEST, generator)
     return Splits(
         "synthetic", train_images, train_labels, test_images, test_labels, _NUM_CLASSES, synthetic=True
     )
+
+
+def random_images(count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` uniform random uint8 3×32×32 images (CIFAR's shape) and uniform random labels in 0..9."""
+    images = torch.randint(0, 256, (count, 3, 32, 32), generator=generator, dtype=torch.uint8)
+    return images, torch.randint(0, _NUM_CLASSES, (count,), generator=generator)
