@@ -291,3 +291,13 @@ def test_unequal_or_incomplete_tuning_budgets_are_refused(tmp_path, cli, tune, n
         "prune.method": ["weightmom", "gmp"], "seed": [0], "prune.target_sparsity": [0.5, 0.9]}}))
     code, _, err = cli("sweep", "--grid", grid, "--out", tmp_path / "runs", "--dry-run")
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_killed_child_is_recorded_as_killed_not_by_its_last_progress_line(tmp_path):
+    from wmprune.commands.sweep import _error_line
+
+    log = tmp_path / "run.log"
+    log.write_text("epoch   3/6 loss 0.4 train 85.2\n4.1s\n")
+    assert _error_line(log, -9).startswith("killed by signal 9")
+    log.write_text("error: data.val_size=512 leaves no training images\n")
+    assert _error_line(log, 2) == "error: data.val_size=512 leaves no training images"

@@ -50,7 +50,10 @@ def visible_gpus() -> list[str]:
 
 
 def _error_line(log: Path, code: int) -> str:
-    """The child's one-line `error:` message, else the last line it printed (a traceback's exception)."""
+    """The child's one-line `error:` message, else the last line it printed (a traceback's exception); a
+    child killed by a signal (out of memory, kill -9) says so, since its last line is only progress."""
+    if code < 0:
+        return f"killed by signal {-code} (out of memory? kill?); rerun the sweep to resume it from its checkpoint"
     lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
     return (errors or lines or [f"exit code {code}"])[-1][:300]
