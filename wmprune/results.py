@@ -35,7 +35,8 @@ SUMMARY_FIELDS = ["name", "model", "dataset", "method", "allocation", "seed", "t
                   "val_top1", "val_size", "macs_dense", "macs_pruned", "macs_reduction", "variant"]
 EXPORT_FIELDS = ["dense_file_bytes", "bitmask_file_bytes"]  # appended by `wmprune export`
 # Everything wmprune writes into a run directory (`train --overwrite` removes exactly these).
-WRITTEN_PATTERNS = (*RUN_FILES, EVENTS, "weights.*.safetensors", "inference.csv", "inference-plan.*.json")
+INFERENCE = "inference.csv"  # written by `wmprune bench`, beside its per-batch plans inference-plan.*.json
+WRITTEN_PATTERNS = (*RUN_FILES, EVENTS, "weights.*.safetensors", INFERENCE, "inference-plan.*.json")
 # state.json's `status` while training, after the last epoch, and after an exception in training.
 RUNNING, FINISHED, FAILED = "running", "finished", "failed"
 

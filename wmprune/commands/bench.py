@@ -30,7 +30,6 @@ from wmprune.inference.timing import MEMORY_FORMATS, Timing, cpu_name, faster_me
 from wmprune.runtime.checkpoint import load_trained
 from wmprune.runtime.loaders import make_loaders
 
-INFERENCE = "inference.csv"
 NETWORK = "network"
 FIELDS = ["model", "dataset", "sparsity", "batch", "threads", "layer", "kind", "shape", "layer_sparsity", "kernel",
           "dense_ms", "dense_q1_ms", "dense_q3_ms", "sparse_ms", "sparse_q1_ms", "sparse_q3_ms", "speedup",
@@ -181,7 +180,7 @@ def render(rows: list[dict], title: str) -> Table:
         f"dense baseline: BatchNorm folded, {network['memory_format']}, inference_mode. Network: medians of "
         f"{network['repeats']} interleaved repeats, q1–q3 dense {network['dense_q1_ms']:.3f}–"
         f"{network['dense_q3_ms']:.3f}, sparse {network['sparse_q1_ms']:.3f}–{network['sparse_q3_ms']:.3f} ms; "
-        f"layers: medians measured while planning (quartiles in {INFERENCE}). Outputs on {network['samples']} test images: "
+        f"layers: medians measured while planning (quartiles in {results.INFERENCE}). Outputs on {network['samples']} test images: "
         f"max |Δ| {network['max_abs_diff']:.2e} ({network['max_rel_diff']:.1e} of max |logit|), "
         f"top-1 agreement {100 * network['top1_agreement']:.1f} %."))
     for column in ("layer", "shape", "sparsity", "kernel", "dense ms", "sparse ms", "speedup"):
@@ -212,6 +211,6 @@ def bench_run(run: Path, options: BenchOptions, console: Console) -> list[dict]:
             console.print(render(measured, f"{run.name}: {identity['model']}, batch {batch}, "
                                            f"{thread_count} thread(s), {measured[0]['cpu']}"))
             rows += measured
-    results.write_csv(run / INFERENCE, FIELDS, rows)
-    console.print(f"written {run / INFERENCE}")
+    results.write_csv(run / results.INFERENCE, FIELDS, rows)
+    console.print(f"written {run / results.INFERENCE}")
     return rows

@@ -21,7 +21,6 @@ from wmprune.commands.grid import TUNING_CSV
 from wmprune.errors import UserError
 
 ACCURACY_SUFFIX, EQUAL_DROP_SUFFIX, TUNING_SUFFIX = ".accuracy.csv", ".equal-drop.csv", ".tuning.csv"
-INFERENCE_CSV = "inference.csv"  # written into a run directory by `wmprune bench`
 DROPS = (0.5, 1.0, 2.0)
 GROUP = ["dataset", "model", "method", "allocation", "variant", "target_sparsity"]
 DENSE = "none"
@@ -138,7 +137,7 @@ def add_inference_speedups(accuracy: pd.DataFrame, frame: pd.DataFrame, runs: Pa
     `wmprune bench` measured (its inference.csv beside a run's summary.csv): the end-to-end dense / sparse latency
     ratio, mean over the group's benchmarked runs (docs/inference.md). Unchanged when no run was benchmarked."""
     frames = []
-    for path in sorted(runs.rglob(INFERENCE_CSV)):
+    for path in sorted(runs.rglob(results.INFERENCE)):
         run = frame[frame["run"] == path.parent.name]
         if not run.empty:
             network = pd.read_csv(path).query("layer == 'network'")
