@@ -62,6 +62,7 @@ def test_default_val_size_is_written_resolved_and_zero_trains_on_all(tmp_path, c
     summary = next(csv.DictReader(open(tmp_path / "run" / "summary.csv")))
     assert summary["val_top1"] == rows[-1]["val_top1"]
     assert list(summary)[:18][-1] == "torch_version"  # the first contract's columns keep their order
+    assert summary["device"] == f"cpu (fp32, {torch.get_num_threads()} threads)"
     none = write_config(tmp_path / "none.yaml", train={"epochs": 1, "lr": 0.05},
                         data={"name": "synthetic", "batch_size": 32, "val_size": 0})
     assert cli("train", "--config", none, "--out", tmp_path / "none")[0] == 0

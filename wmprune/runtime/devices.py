@@ -103,6 +103,15 @@ def resolve_device(name: str, world: World = World()) -> torch.device:
     return torch.device(name)
 
 
+def describe(device: torch.device, amp: str) -> str:
+    """What trained a run, for summary.csv: the GPU's name and precision, or the CPU and its thread count
+    (float paths differ between machines, so a number is only comparable with its machine beside it)."""
+    if device.type == "cuda":
+        precision = "bf16 autocast" if amp in ("auto", "bf16") else "fp32"
+        return f"{torch.cuda.get_device_name(device)} ({precision})"
+    return f"{device.type} (fp32, {torch.get_num_threads()} threads)"
+
+
 def autocast(device: torch.device, amp: str):
     """bf16 autocast on CUDA (amp auto|bf16); full precision elsewhere, where bf16 is slow."""
     if device.type == "cuda" and amp in ("auto", "bf16"):
