@@ -255,7 +255,7 @@ def test_tuning_chooses_on_validation_then_runs_the_choice_everywhere(tmp_path, 
     runs = tmp_path / "runs"
     code, out, err = cli("sweep", "--grid", grid, "--out", runs, "--workers", "2")
     assert code == 0, err
-    tuning = results.read_csv(runs / "tuning.csv")
+    tuning = results.read_csv(runs / f"{grid.stem}.tuning.csv")  # one record per grid: studies share folders
     assert len(tuning) == 4 and sum(row["chosen"] == "True" for row in tuning) == 2
     for variant in ("weightmom", "random-erk"):
         rows = [row for row in tuning if row["variant"] == variant]

@@ -17,7 +17,8 @@
 Without `variants:` a `prune.method` axis names them (one variant per method). Tuning follows the usual
 protocol of the pruning literature (each method tuned once, then its chosen setting run at every sparsity
 and seed; e.g. Blalock et al. 2020, arXiv 2003.03033, on comparing methods fairly): no number that
-chooses a setting comes from the test split. The choice is recorded in `<out>/tuning.csv`.
+chooses a setting comes from the test split. The choice is recorded in
+`<out>/<grid name>.tuning.csv`, one file per grid, so grids that share a study folder keep their own.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from wmprune.config import RunConfig, read_yaml, set_dotted
 from wmprune.errors import UserError
 
 GRID_KEYS = ("base", "sweep", "dense_baseline", "variants", "tune", "slurm")
-TUNING_CSV = "tuning.csv"
+TUNING_SUFFIX = ".tuning.csv"  # `<out>/<grid file stem>.tuning.csv`
 TUNING_FIELDS = ["variant", "setting", "run", "val_top1", "chosen"]
 DENSE = "dense"  # the variant name of the dense baselines (may be tuned like any other)
 # Axes whose value already names the run as `<dataset>-<model>-<variant>`; other axes append `<label><value>`.
@@ -234,7 +235,7 @@ def _best(trials: list[Trial]) -> Trial | None:
 
 
 def write_tuning(grid: Grid, out: Path) -> None:
-    """`<out>/tuning.csv`: every tuning run with its setting and validation top-1, the chosen one marked."""
+    """`<out>/<grid>.tuning.csv`: every tuning run with its setting and validation top-1, the chosen one marked."""
     rows = []
     for name, trials in grid.tuning.items():
         best = _best(trials)
@@ -244,4 +245,4 @@ def write_tuning(grid: Grid, out: Path) -> None:
                          "run": trial.point.directory.name, "val_top1": "" if score is None else score,
                          "chosen": trial is best})
     if rows:
-        results.write_csv(out / TUNING_CSV, TUNING_FIELDS, rows)
+        results.write_csv(out / f"{grid.path.stem}{TUNING_SUFFIX}", TUNING_FIELDS, rows)

@@ -17,10 +17,10 @@ import pandas as pd
 from scipy import stats
 
 from wmprune import results
-from wmprune.commands.grid import TUNING_CSV
+from wmprune.commands.grid import TUNING_SUFFIX
 from wmprune.errors import UserError
 
-ACCURACY_SUFFIX, EQUAL_DROP_SUFFIX, TUNING_SUFFIX = ".accuracy.csv", ".equal-drop.csv", ".tuning.csv"
+ACCURACY_SUFFIX, EQUAL_DROP_SUFFIX = ".accuracy.csv", ".equal-drop.csv"  # and grid.TUNING_SUFFIX
 DROPS = (0.5, 1.0, 2.0)
 GROUP = ["dataset", "model", "method", "allocation", "variant", "target_sparsity"]
 DENSE = "none"
@@ -57,7 +57,7 @@ def load_summaries(runs: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _tuning_records(runs: Path) -> pd.DataFrame:
-    paths = sorted(runs.rglob(TUNING_CSV))
+    paths = sorted(runs.rglob(f"*{TUNING_SUFFIX}"))
     if not paths:
         return pd.DataFrame(columns=["variant", "setting", "run", "val_top1", "chosen"])
     tuning = pd.concat([pd.read_csv(path, keep_default_na=False, dtype=str) for path in paths], ignore_index=True)
