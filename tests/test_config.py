@@ -90,3 +90,15 @@ def test_a_new_key_with_a_default_renames_no_run():
     assert grown.short_hash() == cfg.short_hash()
     changed = NewRun.model_validate({**cfg.model_dump(mode="json"), "new_section_key": 8}, context=REGISTRIES)
     assert changed.short_hash() != cfg.short_hash()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").rglob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_and_grid_validates(path, tmp_path):
+    """A typo in a committed config or grid (say a study's) fails here, not hours into a sweep."""
+    from wmprune.commands.grid import load_grid
+
+    if path.parent.name == "grids":
+        grid = load_grid(path, tmp_path / "runs")
+        assert grid.points and all(point.config.model.name for point in grid.points)
+    else:
+        assert load_config(path).name
