@@ -11,7 +11,7 @@ SWEEP_FLAGS = $(if $(WORKERS),--workers $(WORKERS)) $(if $(GPUS),--gpus $(GPUS))
 # The run whose per-layer sparsity is plotted next to the tables.
 LAYERS_RUN = $*-weightmom-s0.9-seed0
 
-.PHONY: install quickstart test data gpu-wheels clean reproduce reproduce-fashion-mnist $(addprefix reproduce-,$(PAIRS) digits)
+.PHONY: install quickstart test data gpu-wheels clean reproduce reproduce-fashion-mnist reproduce-digits-compare $(addprefix reproduce-,$(PAIRS) digits)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ reproduce-fashion-mnist: $(STAMP)
 	$(BIN)/wmprune plot results/fashion-mnist/tables --out results/fashion-mnist/figures
 	$(BIN)/wmprune sweep --grid configs/grids/fashion-mnist-ablation.yaml --out results/fashion-mnist-ablation/runs $(SWEEP_FLAGS)
 	$(BIN)/wmprune report results/fashion-mnist-ablation/runs --out results/fashion-mnist-ablation/tables
+
+# Study stage 6: the digits comparison under the Fashion-MNIST protocol (docs/results-digits.md), ~20 min.
+reproduce-digits-compare: WORKERS ?= 2
+reproduce-digits-compare: $(STAMP)
+	$(BIN)/wmprune sweep --grid configs/grids/digits-compare.yaml --out results/digits-compare/runs $(SWEEP_FLAGS)
+	$(BIN)/wmprune report results/digits-compare/runs --out results/digits-compare/tables
+	$(BIN)/wmprune plot results/digits-compare/tables --out results/digits-compare/figures
 
 # CPU-sized worked example on real digits (results/digits/ in the repository): a few minutes on 2 cores.
 reproduce-digits: WORKERS ?= 2
