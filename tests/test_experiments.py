@@ -105,7 +105,10 @@ def test_report_has_seed_statistics_and_equal_drop_table(swept, cli, tmp_path):
     drops = pd.read_csv(tmp_path / "synthetic-vgg16.equal-drop.csv")
     assert list(drops["max_drop"]) == [0.5, 1.0, 2.0]
     assert {"weightmom", "gmp", "best_baseline", "weightmom_gain_pct"} <= set(drops.columns)
-    assert "Highest compression ratio" in (tmp_path / "synthetic-vgg16.md").read_text()
+    page = (tmp_path / "synthetic-vgg16.md").read_text()
+    assert "Highest compression ratio" in page
+    threads = {results.read_csv(p)[0]["device"] for p in runs.glob(f"*/{results.SUMMARY}")}
+    assert f"Trained on: {threads.pop()} × {len(table) * 2}." in page and not threads  # the machine, counted
 
     figures = tmp_path / "figures"
     code, out, err = cli("plot", tmp_path, "--out", figures, "--run", _run(runs, "weightmom", 0.9, 0))

@@ -39,9 +39,10 @@ def load_summaries(runs: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not paths:
         raise UserError(f"no {results.SUMMARY} under {runs}; train or sweep runs into it first")
     frame = pd.concat([pd.read_csv(path).assign(run=path.parent.name) for path in paths], ignore_index=True)
-    for column in ("variant", "macs_reduction"):
+    for column in ("variant", "macs_reduction", "device"):
         if column not in frame:
             frame[column] = math.nan  # runs written before the column existed
+    frame["device"] = frame["device"].fillna("unrecorded")
     frame["variant"] = ["" if pd.isna(v) else str(v) for v in frame["variant"]]
     frame["allocation"] = frame["allocation"].where(frame["method"] != DENSE, "")  # dense has no allocation
     tuning = _tuning_records(runs).merge(frame[["run", "dataset", "model"]], on="run", how="inner")
@@ -203,7 +204,8 @@ def write_report(runs: Path, out: Path) -> list[Path]:
         results.atomic_write_text(stem.with_name(stem.name + ACCURACY_SUFFIX), accuracy.to_csv(index=False))
         speedups = [c for c in accuracy.columns if c.startswith("speedup_")]
         shown = _SHOWN[:_SHOWN.index("compression_ratio") + 1] + speedups + _SHOWN[_SHOWN.index("compression_ratio") + 1:]
-        text = (f"# {dataset} / {model}: {len(pair)} runs\n\nTest top-1 (%) mean and std over seeds; Δ to the "
+        machines = ", ".join(f"{device} × {count}" for device, count in pair["device"].value_counts().items())
+        text = (f"# {dataset} / {model}: {len(pair)} runs\n\nTrained on: {machines}.\n\nTest top-1 (%) mean and std over seeds; Δ to the "
                 f"dense mean ({dense_top1:.2f}); `vs_weightmom`: mean per-seed difference to WeightMom at the same "
                 f"sparsity, `ci95` its paired 95 % t-interval; `macs_reduction`: dense / pruned multiply-adds."
                 f"\n\n{markdown(accuracy[shown].rename(columns={'variant_label': 'variant'}))}")
