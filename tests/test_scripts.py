@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_config
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
@@ -36,3 +36,19 @@ def test_gpu_check_dry_run_on_cpu(tmp_path):
                       PYTHON=sys.executable)
     assert last.startswith("gpu_check: wrote")
     assert (tmp_path / "out" / "gpu_check.md").is_file()
+
+
+def test_rerun_cells_reproduces_a_run_bit_for_bit_on_this_machine(tmp_path):
+    """scripts/rerun_cells.py re-trains a finished run from its config.yaml: same machine, same thread count,
+    so every metric but the wall clock is identical and the test top-1 differs by exactly 0."""
+    config = write_config(tmp_path / "tiny.yaml", train={"epochs": 1, "lr": 0.05},
+                          data={"name": "synthetic", "batch_size": 32, "val_size": 32})
+    subprocess.run([sys.executable, "-m", "wmprune", "train", "--config", str(config), "--out", str(tmp_path / "run")],
+                   check=True, capture_output=True, env=ENV, cwd=ROOT, timeout=300)
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "rerun_cells.py"), str(tmp_path / "run"),
+                           "--out", str(tmp_path / "again")], capture_output=True, text=True, env=ENV, cwd=ROOT,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-2:] == ["metrics.csv identical but for seconds: 1 of 1",
+                                                     "max_abs_diff=0.00"]
+    assert (tmp_path / "again" / "run" / "summary.csv").is_file()

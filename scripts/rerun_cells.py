@@ -1,0 +1,75 @@
+"""Re-train committed runs from their own config.yaml and set the new numbers beside the committed ones: the
+check that a study's cells hold on another machine, or bit for bit on the same one (README, "What
+reproduces exactly").
+
+Each RUN directory is trained afresh into `--out/<run name>` (`wmprune train --config RUN/config.yaml`, one
+process each, one thread by default like a sweep worker); the table gives the committed and the new test
+and validation top-1, their difference, both machines (summary.csv's `device`) and whether `metrics.csv`
+is identical apart from its `seconds` column (and how many are). The last line is `max_abs_diff=<largest |Δ test top-1|>`.
+
+    python scripts/rerun_cells.py RUN [RUN ...] --out DIR [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from wmprune import results
+
+
+def metrics_without_time(run: Path) -> list[dict[str, str]]:
+    """metrics.csv's rows less the wall-clock column, the one that legitimately differs between two runs."""
+    with open(run / results.METRICS, newline="") as handle:
+        return [{key: value for key, value in row.items() if key != "seconds"} for row in csv.DictReader(handle)]
+
+
+def rerun(committed: Path, out: Path, threads: int) -> Path:
+    fresh = out / committed.name
+    command = [sys.executable, "-m", "wmprune", "train", "--config", str(committed / results.CONFIG),
+               "--out", str(fresh), "--resume"]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    return fresh
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="committed run directories (with config.yaml)")
+    parser.add_argument("--out", type=Path, required=True, help="where the re-trained runs go")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    console = Console()
+    missing = [str(run) for run in args.runs if not (run / results.SUMMARY).is_file()]
+    if missing:
+        console.print(f"error: no {results.SUMMARY} in {', '.join(missing)}; pass finished run directories")
+        sys.exit(2)
+    table = Table(title="committed vs re-trained")
+    for column in ("run", "test committed", "test now", "Δ", "val committed", "val now", "machine then",
+                   "machine now", "metrics.csv"):
+        table.add_column(column)
+    largest, identical = 0.0, 0
+    for committed in args.runs:
+        fresh = rerun(committed, args.out, args.threads)
+        then, now = results.read_csv(committed / results.SUMMARY)[0], results.read_csv(fresh / results.SUMMARY)[0]
+        diff = float(now["test_top1"]) - float(then["test_top1"])
+        largest = max(largest, abs(diff))
+        same = metrics_without_time(committed) == metrics_without_time(fresh)
+        identical += same
+        table.add_row(committed.name, then["test_top1"], now["test_top1"], f"{diff:+.2f}", then.get("val_top1", ""),
+                      now["val_top1"], then.get("device") or "unrecorded", now["device"],
+                      "identical" if same else "differs")
+    console.print(table)
+    print(f"metrics.csv identical but for seconds: {identical} of {len(args.runs)}")
+    print(f"max_abs_diff={largest:.2f}")
+
+
+if __name__ == "__main__":
+    main()
