@@ -31,6 +31,10 @@ def metrics_without_time(run: Path) -> list[dict[str, str]]:
         return [{key: value for key, value in row.items() if key != "seconds"} for row in csv.DictReader(handle)]
 
 
+def _percent(value: str | None) -> str:
+    return f"{float(value):.2f}" if value else "—"  # runs without a validation split have no val_top1
+
+
 def rerun(committed: Path, out: Path, threads: int) -> Path:
     fresh = out / committed.name
     command = [sys.executable, "-m", "wmprune", "train", "--config", str(committed / results.CONFIG),
@@ -52,8 +56,8 @@ def main() -> None:
         console.print(f"error: no {results.SUMMARY} in {', '.join(missing)}; pass finished run directories")
         sys.exit(2)
     table = Table(title="committed vs re-trained")
-    for column in ("run", "test committed", "test now", "Δ", "val committed", "val now", "machine then",
-                   "machine now", "metrics.csv"):
+    table.add_column("run", overflow="fold")
+    for column in ("test then", "test now", "Δ", "val then", "val now", "machine then → now", "metrics.csv"):
         table.add_column(column)
     largest, identical = 0.0, 0
     for committed in args.runs:
@@ -63,8 +67,9 @@ def main() -> None:
         largest = max(largest, abs(diff))
         same = metrics_without_time(committed) == metrics_without_time(fresh)
         identical += same
-        table.add_row(committed.name, then["test_top1"], now["test_top1"], f"{diff:+.2f}", then.get("val_top1", ""),
-                      now["val_top1"], then.get("device") or "unrecorded", now["device"],
+        machines = f"{then.get('device') or 'unrecorded'} → {now['device']}"
+        table.add_row(committed.name, _percent(then["test_top1"]), _percent(now["test_top1"]), f"{diff:+.2f}",
+                      _percent(then.get("val_top1")), _percent(now["val_top1"]), machines,
                       "identical" if same else "differs")
     console.print(table)
     print(f"metrics.csv identical but for seconds: {identical} of {len(args.runs)}")
