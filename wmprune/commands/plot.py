@@ -74,7 +74,8 @@ def plot_tables(tables: Path, out: Path) -> list[Path]:
     for path in paths:
         pair = path.name.removesuffix(ACCURACY_SUFFIX)
         table = pd.read_csv(path)
-        written.append(_save(accuracy_figure(table, pair.replace("-", " / ", 1)), out / f"{pair}.png"))
+        title = f"{table['dataset'].iloc[0]} / {table['model'].iloc[0]}"  # names may hold '-' (fashion-mnist)
+        written.append(_save(accuracy_figure(table, title), out / f"{pair}.png"))
     return written
 
 
