@@ -5,7 +5,8 @@ reproduces exactly").
 Each RUN directory is trained afresh into `--out/<run name>` (`wmprune train --config RUN/config.yaml`, one
 process each, one thread by default like a sweep worker); the table gives the committed and the new test
 and validation top-1, their difference, both machines (summary.csv's `device`) and whether `metrics.csv`
-is identical apart from its `seconds` column (and how many are). The last line is `max_abs_diff=<largest |Δ test top-1|>`.
+is identical apart from its `seconds` column (and how many are). The last line is
+`max_abs_diff=<largest |Δ test top-1|>`.
 
     python scripts/rerun_cells.py RUN [RUN ...] --out DIR [--threads 1]
 """
@@ -13,7 +14,6 @@ is identical apart from its `seconds` column (and how many are). The last line i
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import subprocess
 import sys
@@ -27,8 +27,8 @@ from wmprune import results
 
 def metrics_without_time(run: Path) -> list[dict[str, str]]:
     """metrics.csv's rows less the wall-clock column, the one that legitimately differs between two runs."""
-    with open(run / results.METRICS, newline="") as handle:
-        return [{key: value for key, value in row.items() if key != "seconds"} for row in csv.DictReader(handle)]
+    rows = results.read_csv(run / results.METRICS)
+    return [{key: value for key, value in row.items() if key != "seconds"} for row in rows]
 
 
 def _percent(value: str | None) -> str:

@@ -103,17 +103,22 @@ def resolve_device(name: str, world: World = World()) -> torch.device:
     return torch.device(name)
 
 
+def uses_bf16(device: torch.device, amp: str) -> bool:
+    """bf16 autocast on CUDA (amp auto|bf16); full precision elsewhere, where bf16 is slow."""
+    return device.type == "cuda" and amp in ("auto", "bf16")
+
+
 def describe(device: torch.device, amp: str) -> str:
     """What trained a run, for summary.csv: the GPU's name and precision, or the CPU and its thread count
     (float paths differ between machines, so a number is only comparable with its machine beside it)."""
     if device.type == "cuda":
-        precision = "bf16 autocast" if amp in ("auto", "bf16") else "fp32"
+        precision = "bf16 autocast" if uses_bf16(device, amp) else "fp32"
         return f"{torch.cuda.get_device_name(device)} ({precision})"
     return f"{device.type} (fp32, {torch.get_num_threads()} threads)"
 
 
 def autocast(device: torch.device, amp: str):
-    """bf16 autocast on CUDA (amp auto|bf16); full precision elsewhere, where bf16 is slow."""
-    if device.type == "cuda" and amp in ("auto", "bf16"):
+    """The autocast context `uses_bf16` asks for, else a no-op."""
+    if uses_bf16(device, amp):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
