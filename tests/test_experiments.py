@@ -141,9 +141,10 @@ def test_equal_drop_picks_the_highest_compression_within_each_drop():
 def _frame(runs: pd.DataFrame) -> pd.DataFrame:
     """Summary rows as load_summaries gives them, from the columns a test cares about."""
     seeds = runs["seed"] if "seed" in runs else [0, 1] * (len(runs) // 2)
+    devices = runs["device"] if "device" in runs else "cpu (fp32, 1 threads)"
     return runs.assign(dataset="cifar10", model="vgg16", sparsity=runs["target_sparsity"], variant="",
                        weights_kept_pct=100 / runs["compression_ratio"], macs_reduction=runs["compression_ratio"],
-                       seed=seeds)
+                       seed=seeds, device=devices)
 
 
 def test_one_dense_reference_for_both_tables():
@@ -176,10 +177,24 @@ def test_paired_interval_to_weightmom_and_not_reached_is_said():
     differences = pd.Series([-1.0, -0.5, -2.0])
     half = scipy_stats.t.ppf(0.975, 2) * differences.std() / math.sqrt(3)
     assert gmp["vs_weightmom"] == pytest.approx(differences.mean()) and gmp["ci95"] == pytest.approx(half)
-    assert gmp["n_paired"] == 3
+    assert gmp["n_paired"] == 3 and gmp["n_cross_machine"] == 0
     drops = equal_drop_table(accuracy, dense_reference(runs))
     text = markdown(drops, {"weightmom": "not reached", "gmp": "not reached"})
     assert "not reached" in text.splitlines()[2]  # within 0.5 of 93: nobody
+
+
+def test_pairs_from_two_machines_are_counted():
+    """A paired difference between a bf16 GPU run and an fp32 CPU run also holds the machine's: the table
+    says how many such pairs each interval has. Thread counts do not make a different machine; a run
+    without a recorded device is not known to share one."""
+    cpu, gpu, old = "cpu (fp32, 1 threads)", "NVIDIA H100 80GB HBM3 (bf16 autocast)", "unrecorded"
+    runs = _frame(pd.DataFrame(
+        [("weightmom", "weightmom", 0.9, 10.0, 90.0, s, d) for s, d in enumerate([cpu, gpu, old, cpu])]
+        + [("gmp", "uniform", 0.9, 10.0, 89.0, s, d)
+           for s, d in enumerate([gpu, gpu, cpu, "cpu (fp32, 2 threads)"])],
+        columns=["method", "allocation", "target_sparsity", "compression_ratio", "test_top1", "seed", "device"]))
+    gmp = accuracy_table(runs).set_index("method").loc["gmp"]
+    assert gmp["n_paired"] == 4 and gmp["n_cross_machine"] == 2  # seed 0 (cpu vs gpu) and seed 2 (unrecorded)
 
 
 def test_bitmask_export_is_near_the_bound_and_evaluates_like_the_run(swept, cli, tmp_path):

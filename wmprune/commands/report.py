@@ -26,6 +26,7 @@ GROUP = ["dataset", "model", "method", "allocation", "variant", "target_sparsity
 DENSE = "none"
 WEIGHTMOM = "weightmom"  # the label of our reading of the paper (method and allocation weightmom); all else is a baseline
 NOT_REACHED = "not reached"
+UNRECORDED = "unrecorded"  # the device of runs written before summary.csv had the column
 
 
 def load_summaries(runs: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -42,7 +43,7 @@ def load_summaries(runs: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     for column in ("variant", "macs_reduction", "device"):
         if column not in frame:
             frame[column] = math.nan  # runs written before the column existed
-    frame["device"] = frame["device"].fillna("unrecorded")
+    frame["device"] = frame["device"].fillna(UNRECORDED)
     frame["variant"] = ["" if pd.isna(v) else str(v) for v in frame["variant"]]
     frame["allocation"] = frame["allocation"].where(frame["method"] != DENSE, "")  # dense has no allocation
     tuning = _tuning_records(runs).merge(frame[["run", "dataset", "model"]], on="run", how="inner")
@@ -89,28 +90,39 @@ def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
         top1_mean=("test_top1", "mean"), top1_std=("test_top1", "std"), n_seeds=("seed", "nunique"))
     table["delta_dense"] = table["top1_mean"] - dense_reference(runs)
     paired = [_paired_to_weightmom(runs, row.label, row.target_sparsity) for row in table.itertuples()]
-    table["vs_weightmom"], table["ci95"], table["n_paired"] = zip(*paired) if paired else ((), (), ())
+    columns = ["vs_weightmom", "ci95", "n_paired", "n_cross_machine"]
+    for column, values in zip(columns, zip(*paired) if paired else [()] * len(columns)):
+        table[column] = values
     table = table.rename(columns={"label": "variant_label"})
     table = table.assign(_dense_last=table["method"] != DENSE)
     return table.sort_values(["_dense_last", "variant_label", "target_sparsity"]).drop(columns="_dense_last")
 
 
-def _paired_to_weightmom(runs: pd.DataFrame, label: str, target: float) -> tuple[float, float, int]:
-    """(mean, 95 % t-interval half-width, seeds) of top-1(label) − top-1(WeightMom) over the seeds both have
-    at `target`: a paired comparison, since a seed fixes the initialisation and the data order for both."""
+def _paired_to_weightmom(runs: pd.DataFrame, label: str, target: float) -> tuple[float, float, int, int]:
+    """(mean, 95 % t-interval half-width, seeds, seeds not known to share a machine) of top-1(label) −
+    top-1(WeightMom) over the seeds both have at `target`: a paired comparison, since a seed fixes the
+    initialisation and the data order for both. A pair from two machines (bf16 GPU against fp32 CPU, say)
+    also differs by the machine, so the last count says how many pairs that is."""
     if label == WEIGHTMOM or label == "dense":
-        return math.nan, math.nan, 0
+        return math.nan, math.nan, 0, 0
     at = runs[runs["target_sparsity"] == target].set_index("seed")
-    ours = at.loc[at["label"] == WEIGHTMOM, "test_top1"]
-    theirs = at.loc[at["label"] == label, "test_top1"]
-    differences = (theirs - ours).dropna()
+    ours, theirs = at[at["label"] == WEIGHTMOM], at[at["label"] == label]
+    differences = (theirs["test_top1"] - ours["test_top1"]).dropna()
     n = len(differences)
     if n == 0:
-        return math.nan, math.nan, 0
+        return math.nan, math.nan, 0, 0
+    theirs_on, ours_on = (machine(side.loc[differences.index, "device"]) for side in (theirs, ours))
+    cross = int((~((theirs_on == ours_on) & (ours_on != UNRECORDED))).sum())
     if n == 1:
-        return float(differences.iloc[0]), math.nan, 1
+        return float(differences.iloc[0]), math.nan, 1, cross
     half = stats.t.ppf(0.975, n - 1) * differences.std(ddof=1) / math.sqrt(n)
-    return float(differences.mean()), float(half), n
+    return float(differences.mean()), float(half), n, cross
+
+
+def machine(devices: pd.Series) -> pd.Series:
+    """The machine part of summary.csv's `device` ("cpu", "NVIDIA H100 80GB HBM3"): the text before its
+    bracketed precision and threads."""
+    return devices.str.split(" (", n=1, regex=False).str[0]
 
 
 def equal_drop_table(accuracy: pd.DataFrame, dense_top1: float) -> pd.DataFrame | None:
@@ -190,7 +202,7 @@ def markdown(table: pd.DataFrame, missing: dict[str, str] | None = None) -> str:
 
 
 _SHOWN = ["variant_label", "target_sparsity", "sparsity", "compression_ratio", "weights_kept_pct", "macs_reduction",
-          "top1_mean", "top1_std", "n_seeds", "delta_dense", "vs_weightmom", "ci95", "n_paired"]
+          "top1_mean", "top1_std", "n_seeds", "delta_dense", "vs_weightmom", "ci95", "n_paired", "n_cross_machine"]
 
 
 def write_report(runs: Path, out: Path) -> list[Path]:
@@ -207,7 +219,8 @@ def write_report(runs: Path, out: Path) -> list[Path]:
         machines = ", ".join(f"{device} × {count}" for device, count in pair["device"].value_counts().items())
         text = (f"# {dataset} / {model}: {len(pair)} runs\n\nTrained on: {machines}.\n\nTest top-1 (%) mean and std over seeds; Δ to the "
                 f"dense mean ({dense_top1:.2f}); `vs_weightmom`: mean per-seed difference to WeightMom at the same "
-                f"sparsity, `ci95` its paired 95 % t-interval; `macs_reduction`: dense / pruned multiply-adds."
+                f"sparsity, `ci95` its paired 95 % t-interval, `n_cross_machine` how many of its `n_paired` seeds pair runs "
+                f"not known to share a machine; `macs_reduction`: dense / pruned multiply-adds."
                 f"\n\n{markdown(accuracy[shown].rename(columns={'variant_label': 'variant'}))}")
         equal_drop = equal_drop_table(accuracy, dense_top1)
         if equal_drop is None:
