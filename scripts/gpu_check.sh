@@ -19,33 +19,8 @@ PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
-# Only the distributions whose module is missing, without dependencies: nothing this Python already has
-# is shadowed.
-MISSING=$("$PYTHON" - <<'PY'
-import importlib.util
-wanted = {"pydantic": "pydantic", "pydantic_core": "pydantic-core", "annotated_types": "annotated-types",
-          "typing_inspection": "typing-inspection", "typing_extensions": "typing-extensions", "pytest": "pytest",
-          "pluggy": "pluggy", "iniconfig": "iniconfig", "packaging": "packaging", "pygments": "pygments"}
-print(" ".join(dist for module, dist in wanted.items() if importlib.util.find_spec(module) is None))
-PY
-)
-if [[ -n "$MISSING" ]]; then
-    WHEELS="$ROOT/gpu-wheels"
-    if [[ ! -d "$WHEELS" ]]; then
-        echo "gpu_check: this Python lacks $MISSING and $WHEELS is absent; run 'make gpu-wheels' where there is network, then send the tree" >&2
-        exit 2
-    fi
-    # shellcheck disable=SC2086  # one argument per distribution
-    "$PYTHON" -m pip install --quiet --no-index --no-deps --find-links "$WHEELS" --target "$OUT/python-packages" $MISSING
-    export PYTHONPATH="$PYTHONPATH:$OUT/python-packages"
-    # pydantic may need a newer typing_extensions than this Python has: then, and only then, the wheel's
-    # (newer, backward compatible) copy comes first.
-    if ! "$PYTHON" -c "import pydantic" 2>/dev/null; then
-        "$PYTHON" -m pip install --quiet --no-index --no-deps --find-links "$WHEELS" --target "$OUT/python-first" \
-            typing-extensions
-        export PYTHONPATH="$OUT/python-first:$PYTHONPATH"
-    fi
-fi
+# shellcheck source=scripts/gpu_python.sh
+source "$ROOT/scripts/gpu_python.sh"
 
 {
     echo "# GPU check"

@@ -1,9 +1,12 @@
-"""Every benchmark script in scripts/ runs, with tiny arguments, and ends with its figure line — so none can
-rot unnoticed (bench_inference.py's smoke test lives with the inference tests)."""
+"""Every script in scripts/ runs here, with tiny arguments, and ends with its figure or its summary line — so
+none can rot unnoticed (bench_inference.py's smoke test lives with the inference tests; gpu_python.sh is
+sourced by gpu_check.sh and gpu_sweep.sh)."""
 
 import os
 import subprocess
 import sys
+import tarfile
+import time
 
 import pytest
 
@@ -52,3 +55,42 @@ def test_rerun_cells_reproduces_a_run_bit_for_bit_on_this_machine(tmp_path):
     assert done.stdout.strip().splitlines()[-2:] == ["metrics.csv identical but for seconds: 1 of 1",
                                                      "max_abs_diff=0.00"]
     assert (tmp_path / "again" / "run" / "summary.csv").is_file()
+
+
+def _tiny_grid(directory, seeds):
+    write_config(directory / "base.yaml", train={"epochs": 1, "lr": 0.05},
+                 data={"name": "synthetic", "batch_size": 32, "val_size": 32})
+    grid = directory / "grid.yaml"
+    grid.write_text(f"base: base.yaml\nsweep:\n  seed: {seeds}\n")
+    return grid
+
+
+def _gpu_sweep(grid, runs, out, seconds):
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_sweep.sh"), str(grid), str(runs), str(out),
+                           str(seconds), "2"], capture_output=True, text=True, env={**ENV, "PYTHON": sys.executable},
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_gpu_sweep_packs_the_small_files_of_the_runs_it_finished(tmp_path):
+    """scripts/gpu_sweep.sh on this machine: both runs finish inside the limit and come back as a study
+    commits them; a second call finds nothing to train and packs nothing."""
+    grid, runs = _tiny_grid(tmp_path, [0, 1]), tmp_path / "runs"
+    assert _gpu_sweep(grid, runs, tmp_path / "out", 240).startswith("gpu_sweep: 2 runs finished, the sweep finished")
+    with tarfile.open(tmp_path / "out" / "runs.tgz") as archive:
+        names = archive.getnames()
+    assert sorted(n for n in names if n.endswith("/summary.csv")) == sorted(
+        str(p).lstrip("/") for p in runs.glob("*/summary.csv")) and len(names) > 2
+    # The checkpoints stay behind: a study commits none.
+    assert not any(n.endswith("checkpoint.pt") for n in names) and len(list(runs.glob("*/checkpoint.pt"))) == 2
+    assert _gpu_sweep(grid, runs, tmp_path / "again", 240).startswith("gpu_sweep: 0 runs finished")
+
+
+def test_gpu_sweep_stops_its_training_children_when_time_is_up(tmp_path):
+    grid, runs = _tiny_grid(tmp_path, [0, 1, 2, 3]), tmp_path / "runs"
+    assert _gpu_sweep(grid, runs, tmp_path / "out", 8) == (
+        f"gpu_sweep: 0 runs finished, time was up after 8 s → {tmp_path / 'out'}/runs.tgz")
+    time.sleep(1)
+    survivors = subprocess.run(["pgrep", "-f", str(runs)], capture_output=True, text=True).stdout
+    assert survivors == "" and not list(runs.glob("*/summary.csv"))
