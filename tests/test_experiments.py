@@ -17,7 +17,7 @@ from scipy import stats as scipy_stats
 
 from tests.conftest import write_config
 from wmprune import results
-from wmprune.commands.report import accuracy_table, dense_reference, equal_drop_table, markdown
+from wmprune.commands.report import accuracy_table, dense_reference, edge_of_range, equal_drop_table, markdown, tuning_table
 from wmprune.commands.sweep import run_sweep
 from wmprune.weights import load_weights
 
@@ -295,7 +295,25 @@ def test_tuning_chooses_on_validation_then_runs_the_choice_everywhere(tmp_path, 
     assert set(table["n_seeds"]) == {2} and len(table) == 1 + 2 * 2  # the unchosen tuning runs are left out
     tuned = pd.read_csv(tmp_path / "tables" / "synthetic-vgg16.tuning.csv")
     assert list(tuned["settings_tried"]) == [2, 2]
-    assert "chosen on validation" in (tmp_path / "tables" / "synthetic-vgg16.md").read_text()
+    page = (tmp_path / "tables" / "synthetic-vgg16.md").read_text()
+    assert "chosen on validation" in page and "Chosen at the edge" not in page  # two values have no inside
+
+
+def test_a_choice_at_the_edge_of_its_range_is_flagged():
+    lrs = ["train.lr=0.02", "train.lr=0.05", "train.lr=0.1", "train.lr=0.2"]
+    assert edge_of_range("train.lr=0.2", lrs) == "train.lr largest tried"
+    assert edge_of_range("train.lr=0.02", lrs) == "train.lr smallest tried"
+    assert edge_of_range("train.lr=0.1", lrs) == ""
+    two_axes = [f"train.lr={lr} prune.gamma={g}" for lr in (0.1, 0.2, 0.4) for g in (1, 2)]
+    assert edge_of_range("train.lr=0.2 prune.gamma=2", two_axes) == ""  # gamma: 2 values, no inside
+    assert edge_of_range("train.lr=0.4 prune.score=momentum", ["train.lr=0.1 prune.score=momentum",
+                                                                "train.lr=0.2 prune.score=magnitude",
+                                                                "train.lr=0.4 prune.score=momentum"]) == \
+        "train.lr largest tried"
+    records = pd.DataFrame({"variant": ["gmp"] * 3 + ["imp"] * 3, "setting": lrs[:3] * 2,
+                            "val_top1": ["80.0", "81.0", "82.0", "85.0", "86.0", "84.0"],
+                            "chosen": [False, False, True, False, True, False]})
+    assert list(tuning_table(records)["chosen_at_edge"]) == ["train.lr largest tried", ""]
 
 
 @pytest.mark.parametrize("tune, needle", [

@@ -11,6 +11,7 @@ validation); all in `<dataset>-<model>.md`. Column meanings: docs/experiments.md
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -167,16 +168,39 @@ def add_inference_speedups(accuracy: pd.DataFrame, frame: pd.DataFrame, runs: Pa
 
 
 def tuning_table(tuning: pd.DataFrame) -> pd.DataFrame:
-    """Per variant tuned (in one dataset/model): settings tried, the one chosen and its validation top-1."""
+    """Per variant tuned (in one dataset/model): settings tried, the one chosen, its validation top-1, and
+    whether the choice sits at the edge of a range tried (see `edge_of_range`)."""
     rows = []
     for variant, group in tuning.groupby("variant", sort=False):
         chosen = group[group["chosen"]]
-        rows.append({"variant": variant, "settings_tried": len(group),
-                     "chosen": chosen["setting"].iloc[0] if not chosen.empty else "",
+        setting = chosen["setting"].iloc[0] if not chosen.empty else ""
+        rows.append({"variant": variant, "settings_tried": len(group), "chosen": setting,
                      "chosen_val_top1": float(chosen["val_top1"].iloc[0]) if not chosen.empty else math.nan,
+                     "chosen_at_edge": edge_of_range(setting, list(group["setting"])),
                      "tried": "; ".join(f"{s} ({float(v):.2f})" if v else f"{s} (not finished)"
                                         for s, v in zip(group["setting"], group["val_top1"]))})
     return pd.DataFrame(rows)
+
+
+def edge_of_range(chosen: str, tried: list[str]) -> str:
+    """Each numeric key of the `chosen` setting whose value is the largest or smallest of three or more values
+    tried ("train.lr largest tried"): the best value may lie outside the range, so that variant may be
+    under-tuned against the others. Empty when every choice lies inside its range."""
+    tried_settings = [_parse_setting(text) for text in tried]
+    notes = []
+    for key, value in _parse_setting(chosen).items():
+        try:
+            values, here = sorted({float(s[key]) for s in tried_settings if key in s}), float(value)
+        except ValueError:
+            continue  # not a number: no range to be at the edge of
+        if len(values) >= 3 and here in (values[0], values[-1]):
+            notes.append(f"{key} {'largest' if here == values[-1] else 'smallest'} tried")
+    return "; ".join(notes)
+
+
+def _parse_setting(text: str) -> dict[str, str]:
+    """"train.lr=0.1 prune.gamma=2" → {"train.lr": "0.1", "prune.gamma": "2"} (a value may hold spaces)."""
+    return dict(part.split("=", 1) for part in re.split(r" (?=[\w.]+=)", text) if part)
 
 
 _FORMATS = {"target_sparsity": "{:g}", "sparsity": "{:.4f}", "top1_std": "{:.2f}", "delta_dense": "{:+.2f}",
@@ -234,7 +258,13 @@ def write_report(runs: Path, out: Path) -> list[Path]:
         if not tuned.empty:
             results.atomic_write_text(stem.with_name(stem.name + TUNING_SUFFIX), tuned.to_csv(index=False))
             text += ("\n## Settings chosen on validation (last-epoch val_top1; the test split chose nothing)\n\n"
-                     f"{markdown(tuned)}")
+                     f"{markdown(tuned, {'chosen_at_edge': ''})}")
+            at_edge = tuned[tuned["chosen_at_edge"] != ""]
+            if not at_edge.empty:
+                text += ("\nChosen at the edge of the range tried: "
+                         + ", ".join(f"{row.variant} ({row.chosen_at_edge})" for row in at_edge.itertuples())
+                         + ". Their best setting may lie outside it; widen the range for every variant alike "
+                           "to know.\n")
         results.atomic_write_text(stem.with_suffix(".md"), text)
         written.append(stem.with_suffix(".md"))
     return written
