@@ -57,8 +57,8 @@ def test_rerun_cells_reproduces_a_run_bit_for_bit_on_this_machine(tmp_path):
     assert (tmp_path / "again" / "run" / "summary.csv").is_file()
 
 
-def _tiny_grid(directory, seeds):
-    write_config(directory / "base.yaml", train={"epochs": 1, "lr": 0.05},
+def _tiny_grid(directory, seeds, epochs=1):
+    write_config(directory / "base.yaml", train={"epochs": epochs, "lr": 0.05},
                  data={"name": "synthetic", "batch_size": 32, "val_size": 32})
     grid = directory / "grid.yaml"
     grid.write_text(f"base: base.yaml\nsweep:\n  seed: {seeds}\n")
@@ -88,7 +88,8 @@ def test_gpu_sweep_packs_the_small_files_of_the_runs_it_finished(tmp_path):
 
 
 def test_gpu_sweep_stops_its_training_children_when_time_is_up(tmp_path):
-    grid, runs = _tiny_grid(tmp_path, [0, 1, 2, 3]), tmp_path / "runs"
+    # Runs far longer than the limit (a tiny epoch takes about a second), so none can finish in time.
+    grid, runs = _tiny_grid(tmp_path, [0, 1, 2, 3], epochs=500), tmp_path / "runs"
     assert _gpu_sweep(grid, runs, tmp_path / "out", 8) == (
         f"gpu_sweep: 0 runs finished, time was up after 8 s → {tmp_path / 'out'}/runs.tgz")
     time.sleep(1)
