@@ -17,7 +17,8 @@ from scipy import stats as scipy_stats
 
 from tests.conftest import write_config
 from wmprune import results
-from wmprune.commands.report import accuracy_table, dense_reference, edge_of_range, equal_drop_table, markdown, tuning_table
+from wmprune.commands.report import (accuracy_table, dense_reference, edge_of_range, equal_drop_table, markdown,
+                                     tuning_table)
 from wmprune.commands.sweep import run_sweep
 from wmprune.weights import load_weights
 

@@ -243,8 +243,8 @@ def write_report(runs: Path, out: Path) -> list[Path]:
         machines = ", ".join(f"{device} × {count}" for device, count in pair["device"].value_counts().items())
         text = (f"# {dataset} / {model}: {len(pair)} runs\n\nTrained on: {machines}.\n\nTest top-1 (%) mean and std over seeds; Δ to the "
                 f"dense mean ({dense_top1:.2f}); `vs_weightmom`: mean per-seed difference to WeightMom at the same "
-                f"sparsity, `ci95` its paired 95 % t-interval, `n_cross_machine` how many of its `n_paired` seeds pair runs "
-                f"not known to share a machine; `macs_reduction`: dense / pruned multiply-adds."
+                f"sparsity, `ci95` its paired 95 % t-interval, `n_cross_machine` how many of its `n_paired` seeds "
+                f"pair runs not known to share a machine; `macs_reduction`: dense / pruned multiply-adds."
                 f"\n\n{markdown(accuracy[shown].rename(columns={'variant_label': 'variant'}))}")
         equal_drop = equal_drop_table(accuracy, dense_top1)
         if equal_drop is None:
