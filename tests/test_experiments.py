@@ -184,6 +184,30 @@ def test_paired_interval_to_weightmom_and_not_reached_is_said():
     assert "not reached" in text.splitlines()[2]  # within 0.5 of 93: nobody
 
 
+def test_a_named_variant_can_be_the_reference(swept, cli, tmp_path):
+    """An ablation names WeightMom's own rows (momentum-weightmom): `--reference` makes them the side every
+    paired interval is against. Swapping the reference flips the sign of the same per-seed differences."""
+    _, runs, _, _ = swept
+    tables = {}
+    for reference in ("weightmom", "gmp"):
+        code, out, err = cli("report", runs, "--out", tmp_path / reference, "--reference", reference)
+        assert code == 0, err
+        tables[reference] = pd.read_csv(tmp_path / reference / "synthetic-vgg16.accuracy.csv").set_index(
+            ["method", "target_sparsity"])
+    for target in (0.5, 0.9):
+        gmp_vs_ours = tables["weightmom"].loc[("gmp", target), "vs_weightmom"]
+        assert not math.isnan(gmp_vs_ours)
+        assert tables["gmp"].loc[("weightmom", target), "vs_weightmom"] == pytest.approx(-gmp_vs_ours)
+        assert math.isnan(tables["gmp"].loc[("gmp", target), "vs_weightmom"])
+    assert "to WeightMom (`gmp`)" in (tmp_path / "gmp" / "synthetic-vgg16.md").read_text()
+    assert "to WeightMom at" in (tmp_path / "weightmom" / "synthetic-vgg16.md").read_text()
+    drops = pd.read_csv(tmp_path / "gmp" / "synthetic-vgg16.equal-drop.csv")
+    assert "gmp" not in set(drops["best_baseline"])  # gmp is "ours" now, weightmom one of the baselines
+    code, out, err = cli("report", runs, "--out", tmp_path / "x", "--reference", "momentum-weightmom")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--reference momentum-weightmom" in err, err
+    assert not (tmp_path / "x").exists()
+
+
 def test_pairs_from_two_machines_are_counted():
     """A paired difference between a bf16 GPU run and an fp32 CPU run also holds the machine's: the table
     says how many such pairs each interval has. Thread counts do not make a different machine; a run

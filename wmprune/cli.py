@@ -83,11 +83,13 @@ def sweep(
 def report(
     runs: Annotated[Path, typer.Argument(help="directory holding run directories (searched at any depth)")],
     out: Annotated[Path, typer.Option(help="where the CSV and markdown tables go")] = Path("results/tables"),
+    reference: Annotated[str, typer.Option(help="the variant that is WeightMom, which paired intervals are "
+                                                "against (an ablation's momentum-weightmom)")] = "weightmom",
 ) -> None:
     """Aggregate every summary.csv under RUNS into accuracy and equal-accuracy-drop tables per dataset × model."""
     from wmprune.commands.report import write_report
 
-    for path in write_report(runs, out):
+    for path in write_report(runs, out, reference):
         print(path.read_text())
     print(f"tables written to {out}")
 

@@ -5,7 +5,9 @@ mean ± std over seeds, Δ to dense, multiply-add reduction beside compression, 
 of the per-seed difference to WeightMom), `<dataset>-<model>.equal-drop.csv` (the highest compression ratio
 each variant reaches within an accuracy drop of 0.5, 1 and 2 points from dense, and WeightMom's gain over
 the best other) and, for a tuned sweep, `<dataset>-<model>.tuning.csv` (what each variant tried and chose on
-validation); all in `<dataset>-<model>.md`. Column meanings: docs/experiments.md.
+validation); all in `<dataset>-<model>.md`. Column meanings: docs/experiments.md. WeightMom's rows are those
+labelled `weightmom`, or the label passed as `reference` where a grid names its variants (an ablation's
+`momentum-weightmom`).
 """
 
 from __future__ import annotations
@@ -82,15 +84,16 @@ def dense_reference(runs: pd.DataFrame) -> float:
     return runs.loc[runs["method"] == DENSE, "test_top1"].mean()
 
 
-def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Means over seeds per variant × target sparsity of one dataset/model, dense first."""
+def accuracy_table(runs: pd.DataFrame, reference: str = WEIGHTMOM) -> pd.DataFrame:
+    """Means over seeds per variant × target sparsity of one dataset/model, dense first; paired intervals
+    against the rows labelled `reference` (WeightMom)."""
     runs = runs.assign(label=variant_labels(runs))
     table = runs.groupby(GROUP, as_index=False).agg(
         label=("label", "first"), sparsity=("sparsity", "mean"), compression_ratio=("compression_ratio", "mean"),
         weights_kept_pct=("weights_kept_pct", "mean"), macs_reduction=("macs_reduction", "mean"),
         top1_mean=("test_top1", "mean"), top1_std=("test_top1", "std"), n_seeds=("seed", "nunique"))
     table["delta_dense"] = table["top1_mean"] - dense_reference(runs)
-    paired = [_paired_to_weightmom(runs, row.label, row.target_sparsity) for row in table.itertuples()]
+    paired = [_paired_to_weightmom(runs, row.label, row.target_sparsity, reference) for row in table.itertuples()]
     columns = ["vs_weightmom", "ci95", "n_paired", "n_cross_machine"]
     for column, values in zip(columns, zip(*paired) if paired else [()] * len(columns)):
         table[column] = values
@@ -99,15 +102,16 @@ def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["_dense_last", "variant_label", "target_sparsity"]).drop(columns="_dense_last")
 
 
-def _paired_to_weightmom(runs: pd.DataFrame, label: str, target: float) -> tuple[float, float, int, int]:
+def _paired_to_weightmom(runs: pd.DataFrame, label: str, target: float,
+                         reference: str) -> tuple[float, float, int, int]:
     """(mean, 95 % t-interval half-width, seeds, seeds not known to share a machine) of top-1(label) −
     top-1(WeightMom) over the seeds both have at `target`: a paired comparison, since a seed fixes the
     initialisation and the data order for both. A pair from two machines (bf16 GPU against fp32 CPU, say)
     also differs by the machine, so the last count says how many pairs that is."""
-    if label == WEIGHTMOM or label == "dense":
+    if label == reference or label == "dense":
         return math.nan, math.nan, 0, 0
     at = runs[runs["target_sparsity"] == target].set_index("seed")
-    ours, theirs = at[at["label"] == WEIGHTMOM], at[at["label"] == label]
+    ours, theirs = at[at["label"] == reference], at[at["label"] == label]
     differences = (theirs["test_top1"] - ours["test_top1"]).dropna()
     n = len(differences)
     if n == 0:
@@ -126,9 +130,9 @@ def machine(devices: pd.Series) -> pd.Series:
     return devices.str.split(" (", n=1, regex=False).str[0]
 
 
-def equal_drop_table(accuracy: pd.DataFrame, dense_top1: float) -> pd.DataFrame | None:
+def equal_drop_table(accuracy: pd.DataFrame, dense_top1: float, reference: str = WEIGHTMOM) -> pd.DataFrame | None:
     """Rows: allowed drop of top-1 from `dense_top1` (points). Columns: highest mean compression ratio per
-    variant whose mean top-1 stays within it, the best baseline, and WeightMom's gain over it in %."""
+    variant whose mean top-1 stays within it, the best baseline, and WeightMom's (`reference`) gain over it in %."""
     if math.isnan(dense_top1):
         return None
     pruned = accuracy[accuracy["method"] != DENSE]
@@ -137,8 +141,8 @@ def equal_drop_table(accuracy: pd.DataFrame, dense_top1: float) -> pd.DataFrame 
     for drop in DROPS:
         within = pruned[dense_top1 - pruned["top1_mean"] <= drop]
         best = within.groupby("variant_label")["compression_ratio"].max().reindex(labels)
-        baselines = best.drop(WEIGHTMOM, errors="ignore").dropna()
-        ours = best.get(WEIGHTMOM, math.nan)
+        baselines = best.drop(reference, errors="ignore").dropna()
+        ours = best.get(reference, math.nan)
         best_baseline = baselines.idxmax() if not baselines.empty else ""
         gain = 100.0 * (ours / baselines.max() - 1.0) if best_baseline and not math.isnan(ours) else math.nan
         rows.append({"max_drop": drop, "dense_top1": dense_top1, **best.to_dict(), "best_baseline": best_baseline,
@@ -229,24 +233,30 @@ _SHOWN = ["variant_label", "target_sparsity", "sparsity", "compression_ratio", "
           "top1_mean", "top1_std", "n_seeds", "delta_dense", "vs_weightmom", "ci95", "n_paired", "n_cross_machine"]
 
 
-def write_report(runs: Path, out: Path) -> list[Path]:
-    """Write the tables of every dataset × model under `runs` into `out`; returns the markdown files."""
+def write_report(runs: Path, out: Path, reference: str = WEIGHTMOM) -> list[Path]:
+    """Write the tables of every dataset × model under `runs` into `out`, paired intervals against the
+    variant labelled `reference`; returns the markdown files."""
     frame, tuning = load_summaries(runs)
+    labels = set(variant_labels(frame))
+    if reference != WEIGHTMOM and reference not in labels:
+        raise UserError(f"--reference {reference}: no runs under {runs} carry that label; pick one of "
+                        + ", ".join(sorted(labels)))
     written = []
     for (dataset, model), pair in frame.groupby(["dataset", "model"]):
         stem = out / f"{dataset}-{model}"
-        accuracy = add_inference_speedups(accuracy_table(pair), pair, runs)
+        accuracy = add_inference_speedups(accuracy_table(pair, reference), pair, runs)
         dense_top1 = dense_reference(pair)
         results.atomic_write_text(stem.with_name(stem.name + ACCURACY_SUFFIX), accuracy.to_csv(index=False))
         speedups = [c for c in accuracy.columns if c.startswith("speedup_")]
         shown = _SHOWN[:_SHOWN.index("compression_ratio") + 1] + speedups + _SHOWN[_SHOWN.index("compression_ratio") + 1:]
         machines = ", ".join(f"{device} × {count}" for device, count in pair["device"].value_counts().items())
         text = (f"# {dataset} / {model}: {len(pair)} runs\n\nTrained on: {machines}.\n\nTest top-1 (%) mean and std over seeds; Δ to the "
-                f"dense mean ({dense_top1:.2f}); `vs_weightmom`: mean per-seed difference to WeightMom at the same "
+                f"dense mean ({dense_top1:.2f}); `vs_weightmom`: mean per-seed difference to WeightMom"
+                f"{'' if reference == WEIGHTMOM else f' (`{reference}`)'} at the same "
                 f"sparsity, `ci95` its paired 95 % t-interval, `n_cross_machine` how many of its `n_paired` seeds "
                 f"pair runs not known to share a machine; `macs_reduction`: dense / pruned multiply-adds."
                 f"\n\n{markdown(accuracy[shown].rename(columns={'variant_label': 'variant'}))}")
-        equal_drop = equal_drop_table(accuracy, dense_top1)
+        equal_drop = equal_drop_table(accuracy, dense_top1, reference)
         if equal_drop is None:
             text += "\nNo dense run (prune.method none): no Δ and no equal-accuracy-drop table.\n"
         else:
