@@ -59,6 +59,7 @@ reproduce-fashion-mnist: $(STAMP)
 	$(BIN)/wmprune plot results/fashion-mnist/tables --out results/fashion-mnist/figures
 	$(BIN)/wmprune sweep --grid configs/grids/fashion-mnist-ablation.yaml --out results/fashion-mnist-ablation/runs $(SWEEP_FLAGS)
 	$(BIN)/wmprune report results/fashion-mnist-ablation/runs --out results/fashion-mnist-ablation/tables --reference momentum-weightmom
+	$(BIN)/wmprune plot results/fashion-mnist-ablation/tables --out results/fashion-mnist-ablation/figures
 
 # Study stage 6: the digits comparison under the Fashion-MNIST protocol (docs/results-digits.md), ~20 min.
 reproduce-digits-compare: WORKERS ?= 2
