@@ -250,9 +250,10 @@ def write_report(runs: Path, out: Path, reference: str = WEIGHTMOM) -> list[Path
         speedups = [c for c in accuracy.columns if c.startswith("speedup_")]
         shown = _SHOWN[:_SHOWN.index("compression_ratio") + 1] + speedups + _SHOWN[_SHOWN.index("compression_ratio") + 1:]
         machines = ", ".join(f"{device} × {count}" for device, count in pair["device"].value_counts().items())
+        dense_text = "no dense run" if math.isnan(dense_top1) else f"{dense_top1:.2f}"
+        named = "" if reference == WEIGHTMOM else f" (`{reference}`)"
         text = (f"# {dataset} / {model}: {len(pair)} runs\n\nTrained on: {machines}.\n\nTest top-1 (%) mean and std over seeds; Δ to the "
-                f"dense mean ({'no dense run' if math.isnan(dense_top1) else f'{dense_top1:.2f}'}); `vs_weightmom`: mean per-seed difference to WeightMom"
-                f"{'' if reference == WEIGHTMOM else f' (`{reference}`)'} at the same "
+                f"dense mean ({dense_text}); `vs_weightmom`: mean per-seed difference to WeightMom{named} at the same "
                 f"sparsity, `ci95` its paired 95 % t-interval, `n_cross_machine` how many of its `n_paired` seeds "
                 f"pair runs not known to share a machine; `macs_reduction`: dense / pruned multiply-adds."
                 f"\n\n{markdown(accuracy[shown].rename(columns={'variant_label': 'variant'}))}")
