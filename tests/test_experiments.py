@@ -201,21 +201,25 @@ def test_a_named_variant_can_be_the_reference(swept, cli, tmp_path):
         assert tables["gmp"].loc[("weightmom", target), "vs_weightmom"] == pytest.approx(-gmp_vs_ours)
         assert math.isnan(tables["gmp"].loc[("gmp", target), "vs_weightmom"])
     assert "to WeightMom (`gmp`)" in (tmp_path / "gmp" / "synthetic-vgg16.md").read_text()
-    no_dense = tmp_path / "no-dense"
-    no_dense.mkdir()
-    for run in runs.glob(f"*/{results.SUMMARY}"):
-        if results.read_csv(run)[0]["method"] != "none":
-            shutil.copytree(run.parent, no_dense / run.parent.name)
-    code, out, err = cli("report", no_dense, "--out", tmp_path / "no-dense-tables")
-    assert code == 0, err
-    page = (tmp_path / "no-dense-tables" / "synthetic-vgg16.md").read_text()
-    assert "dense mean (no dense run)" in page and "nan" not in page
     assert "to WeightMom at" in (tmp_path / "weightmom" / "synthetic-vgg16.md").read_text()
     drops = pd.read_csv(tmp_path / "gmp" / "synthetic-vgg16.equal-drop.csv")
     assert "gmp" not in set(drops["best_baseline"])  # gmp is "ours" now, weightmom one of the baselines
     code, out, err = cli("report", runs, "--out", tmp_path / "x", "--reference", "momentum-weightmom")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--reference momentum-weightmom" in err, err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_page_without_dense_runs_says_so(swept, cli, tmp_path):
+    _, runs, _, _ = swept
+    no_dense = tmp_path / "no-dense"
+    no_dense.mkdir()
+    for run in runs.glob(f"*/{results.SUMMARY}"):
+        if results.read_csv(run)[0]["method"] != "none":
+            shutil.copytree(run.parent, no_dense / run.parent.name)
+    code, out, err = cli("report", no_dense, "--out", tmp_path / "tables")
+    assert code == 0, err
+    page = (tmp_path / "tables" / "synthetic-vgg16.md").read_text()
+    assert "dense mean (no dense run)" in page and "nan" not in page
 
 
 def test_pairs_from_two_machines_are_counted():

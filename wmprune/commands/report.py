@@ -237,7 +237,8 @@ def write_report(runs: Path, out: Path, reference: str = WEIGHTMOM) -> list[Path
     """Write the tables of every dataset × model under `runs` into `out`, paired intervals against the
     variant labelled `reference`; returns the markdown files."""
     frame, tuning = load_summaries(runs)
-    labels = set(variant_labels(frame))
+    # labels exactly as each table will show them: a method's `method/allocation` split is per dataset × model
+    labels = {label for _, pair in frame.groupby(["dataset", "model"]) for label in variant_labels(pair)}
     if reference != WEIGHTMOM and reference not in labels:
         raise UserError(f"--reference {reference}: no runs under {runs} carry that label; pick one of "
                         + ", ".join(sorted(labels)))
