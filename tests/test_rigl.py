@@ -92,6 +92,28 @@ def test_drops_smallest_weights_grows_largest_gradients_at_zero_with_zero_moment
         assert (buffer_before[grown] != 0).any() or not grown.any()  # a pruned position had momentum to clear
 
 
+def test_dead_units_cap_the_move_so_counted_nonzero_weights_hit_the_target_exactly():
+    net = tiny_net()
+    with torch.no_grad():
+        net[6].bias[1:] = -100.0  # 63 of 64 hidden units dead: their rows and the next layer's columns get gradient 0
+    pruner = make_pruner(net, prune_cfg("rigl", rigl={"update_every": 2}), STEPS_PER_EPOCH, EPOCHS)
+    masks, method = pruner.masks, pruner.method
+    counts = masks.active_counts()
+    capped, grown_at_zero = False, 0
+    for step in range(1, STEPS_PER_EPOCH * EPOCHS + 1):
+        before = [mask != 0 for mask in masks.masks]
+        train_steps(pruner, 1, first_step=step)  # `.grad` still holds the gradients the update grew by
+        for weight, mask, old, active in zip(masks.weights, masks.masks, before, counts.tolist()):
+            grown_at_zero += int((weight.grad[(mask != 0) & ~old] == 0).sum())
+            growable = int(((weight.grad != 0) & ~old).sum())
+            capped |= method.is_update(step) and growable < math.floor(method.update_fraction(step) * active)
+        assert torch.equal(masks.active_counts(), counts), f"a layer's count changed at step {step}"
+    assert capped, "no update met fewer growable positions than it would move: the test plants nothing"
+    total = masks.total_prunable()
+    assert sum(layer.nonzero for layer in masks.measure()) == total - round(0.9 * total)
+    assert grown_at_zero == 0
+
+
 def test_resumed_run_makes_the_same_updates_as_the_uninterrupted_one():
     original = rigl_pruner()
     train_steps(original, 5)

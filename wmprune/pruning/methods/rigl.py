@@ -6,12 +6,24 @@ allocation, default `erk` as in the paper; layer floors as everywhere). Then at 
 that is a multiple of ΔT (`prune.rigl.update_every`, 100) and comes before T_end = `end_fraction` (0.75)
 of the run's steps, in every layer, with f(t) = α/2 · (1 + cos(π t / T_end)) (`alpha`, 0.3):
 
-1. drop the k = ⌊f(t) · active⌋ active weights with the smallest |w|;
+1. drop the k active weights with the smallest |w|, k = min(⌊f(t) · active⌋, g) where g counts the
+   layer's positions that are inactive before the update and have a non-zero dense gradient;
 2. grow k positions, among those inactive after the drop, with the largest |dense gradient|. As in the
    paper's Algorithm 1 a weight just dropped may be grown again; it then keeps its value and optimizer
    state (the authors' code does the same: only positions inactive before the update are new);
 3. new connections start at 0 (they were masked, so they are) and so do their optimizer state entries
    (SGD's momentum buffer), which otherwise hold the gradients the pruned position kept accumulating.
+
+The cap on k is ours. Algorithm 1 grows the top k by |gradient| whatever it is, and so does the authors'
+TensorFlow code (google-research/rigl, `SparseRigLOptimizer` in rigl/sparse_optimizers.py: the top
+⌊f(t) · active⌋ of |gradient| among the positions off after the drop). Where fewer positions than that
+have a non-zero gradient (the rows and columns of dead ReLU units have an exactly-zero gradient), the rest
+would be grown at gradient 0: they start at 0 and, while their gradient stays 0 (a dead unit's does), stay
+exactly 0, so the network ends up sparser than the target, which is measured by counting non-zero
+weights. With the cap every grown position has a non-zero gradient (the g positions stay inactive through
+the drop and outrank every zero), and such a layer moves fewer than ⌊f(t) · active⌋ weights. Positions
+dropped in the same update could be grown too, but which they are depends on k; leaving them out of g
+keeps the bound simple and only ever moves fewer weights.
 
 Each layer keeps its number of active weights (no redistribution across layers), so the density and the
 layer floors hold throughout. A layer without inactive positions (kept dense, or dense under ERK) has
@@ -75,12 +87,20 @@ class RigL(RandomPruning):
 
     @torch.no_grad()
     def update_masks(self, fraction: float) -> None:
-        """Drop ⌊fraction · active⌋ weights of each layer by |w|, grow as many by |gradient|."""
+        """Drop k = min(⌊fraction · active⌋, inactive positions with a non-zero gradient) weights of each layer
+        by |w|, grow as many by |gradient|."""
         masks = self.masks
-        active = masks.active_counts()
-        moved = ((active.double() * fraction).floor().long() * (active < masks.numels())).tolist()
         gradients = [_gradient(weight).abs() for weight in masks.weights]
         before = [mask != 0 for mask in masks.masks]
+        # k is capped by the inactive positions with a non-zero gradient, so every grown weight moves and
+        # the layer's non-zero count stays at its target (see the module docstring). One host transfer
+        # for both counts.
+        active, growable = torch.stack([
+            torch.stack([torch.count_nonzero(old) for old in before]),
+            torch.stack([torch.count_nonzero(gradient.masked_fill(old, 0))
+                         for gradient, old in zip(gradients, before)]),
+        ]).cpu()
+        moved = torch.minimum((active.double() * fraction).floor().long(), growable).tolist()
         magnitudes = [weight.abs() for weight in masks.weights]
         masks.drop(magnitudes, moved)
         masks.grow(gradients, moved)
