@@ -18,8 +18,8 @@ from scipy import stats as scipy_stats
 
 from tests.conftest import write_config
 from wmprune import results
-from wmprune.commands.report import (accuracy_table, dense_reference, edge_of_range, equal_drop_table, markdown,
-                                     tuning_table)
+from wmprune.commands.report import (accuracy_table, dense_reference, edge_of_range, equal_drop_table,
+                                     machine_class, markdown, tuning_table)
 from wmprune.commands.sweep import run_sweep
 from wmprune.weights import load_weights
 
@@ -111,7 +111,7 @@ def test_report_has_seed_statistics_and_equal_drop_table(swept, cli, tmp_path):
     page = (tmp_path / "synthetic-vgg16.md").read_text()
     assert "Highest compression ratio" in page
     machines = Counter(results.read_csv(p)[0]["device"] for p in runs.glob(f"*/{results.SUMMARY}"))
-    trained_on = next(line for line in page.splitlines() if line.startswith("Trained on: "))
+    trained_on = next(line for line in page.splitlines() if line.startswith("Machine class: cpu/fp32. Trained on: "))
     assert sum(machines.values()) == 10 and all(f"{device} × {count}" in trained_on
                                                 for device, count in machines.items())
 
@@ -144,9 +144,11 @@ def _frame(runs: pd.DataFrame) -> pd.DataFrame:
     """Summary rows as load_summaries gives them, from the columns a test cares about."""
     seeds = runs["seed"] if "seed" in runs else [0, 1] * (len(runs) // 2)
     devices = runs["device"] if "device" in runs else "cpu (fp32, 1 threads)"
-    return runs.assign(dataset="cifar10", model="vgg16", sparsity=runs["target_sparsity"], variant="",
-                       weights_kept_pct=100 / runs["compression_ratio"], macs_reduction=runs["compression_ratio"],
-                       seed=seeds, device=devices)
+    frame = runs.assign(dataset="cifar10", model="vgg16", sparsity=runs["target_sparsity"], variant="",
+                        weights_kept_pct=100 / runs["compression_ratio"], macs_reduction=runs["compression_ratio"],
+                        seed=seeds, device=devices, precision=float("nan"), params_prunable=10_000,
+                        params_nonzero=(10_000 * (1 - runs["target_sparsity"])).round())
+    return frame.assign(machine_class=machine_class(frame))
 
 
 def test_one_dense_reference_for_both_tables():
@@ -301,41 +303,47 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, cli, args, needle):
 
 
 def test_tuning_chooses_on_validation_then_runs_the_choice_everywhere(tmp_path, cli):
-    """Variants with the same tuning budget, tried at one seed and sparsity; the best last-epoch val_top1
-    runs at every sparsity and seed; the chosen tuning run is itself a main run (trained once)."""
+    """Variants with the same tuning budget, tried at tuning seeds apart from the evaluation seeds; a choice at
+    an edge extends the list; the best mean last-epoch val_top1 runs at every sparsity and evaluation seed;
+    no tuning run is a test run."""
     write_config(tmp_path / "base.yaml", **TINY)
     grid = tmp_path / "grid.yaml"
     grid.write_text(yaml.safe_dump({
         "base": "base.yaml", "dense_baseline": True,
         "variants": {"weightmom": {"prune.method": "weightmom"},
                      "random-erk": {"prune.method": "random", "prune.allocation": "erk"}},
-        "tune": {"at": {"seed": 0, "prune.target_sparsity": 0.9},
-                 "settings": {"weightmom": {"train.lr": [0.01, 0.2]}, "random-erk": {"train.lr": [0.01, 0.2]}}},
+        "tune": {"at": {"prune.target_sparsity": 0.9}, "seeds": [5, 6],
+                 "settings": {"weightmom": {"train.lr": [0.01, 0.05]}, "random-erk": {"train.lr": [0.01, 0.05]}}},
         "sweep": {"prune.target_sparsity": [0.5, 0.9], "seed": [0, 1]}}))
     runs = tmp_path / "runs"
     code, out, err = cli("sweep", "--grid", grid, "--out", runs, "--workers", "2")
     assert code == 0, err
-    tuning = results.read_csv(runs / f"{grid.stem}.tuning.csv")  # one record per grid: studies share folders
-    assert len(tuning) == 4 and sum(row["chosen"] == "True" for row in tuning) == 2
+    tuning = pd.read_csv(runs / f"{grid.stem}.tuning.csv")  # one record per grid: studies share folders
+    assert set(tuning["seed"]) == {5, 6}
+    tuning_runs = set(tuning["run"])
     for variant in ("weightmom", "random-erk"):
-        rows = [row for row in tuning if row["variant"] == variant]
-        best = max(rows, key=lambda row: float(row["val_top1"]))
-        assert best["chosen"] == "True"
-        lr = float(best["setting"].split("=")[1])
-        mains = [p.parent for p in runs.glob(f"*-{variant}-*/{results.SUMMARY}")]
-        assert len(mains) == 4 + 1  # 2 sparsities × 2 seeds with the chosen lr, + the unchosen tuning run
-        chosen_runs = [d for d in mains if yaml.safe_load((d / "config.yaml").read_text())["train"]["lr"] == lr]
-        assert len(chosen_runs) == 4 and best["run"] in {d.name for d in chosen_runs}
-        assert all(results.read_csv(d / results.SUMMARY)[0]["variant"] == variant for d in chosen_runs)
-    assert len(list(runs.glob(f"*/{results.SUMMARY}"))) == 2 * 5 + 2  # + dense × 2 seeds
+        rows = tuning[tuning["variant"] == variant]
+        means = rows.groupby("setting", sort=False)["val_top1"].mean()
+        assert list(rows.groupby("setting", sort=False)["setting_val_top1"].first()) == pytest.approx(list(means))
+        assert rows.loc[rows["chosen"], "setting"].unique().tolist() == [means.idxmax()]
+        lrs = sorted(float(setting.split("=")[1]) for setting in means.index)
+        extended = [lr for lr in lrs if lr not in (0.01, 0.05)]  # 0.01 → 0.002, 0.0004; 0.05 → 0.25, 1.25
+        assert set(extended) <= {0.002, 0.0004, 0.25, 1.25} and len(extended) == rows["extension"].max()
+        lr = float(means.idxmax().split("=")[1])
+        assert lr not in (lrs[0], lrs[-1]) or len(extended) == 2 or lr in (0.0004, 1.25)  # inside, or at the cap
+        mains = [p.parent for p in runs.glob(f"*-{variant}-*/{results.SUMMARY}") if p.parent.name not in tuning_runs]
+        assert len(mains) == 4
+        assert all(yaml.safe_load((d / "config.yaml").read_text())["train"]["lr"] == lr for d in mains)
+        assert all(results.read_csv(d / results.SUMMARY)[0]["variant"] == variant for d in mains)
+        assert {int(results.read_csv(d / results.SUMMARY)[0]["seed"]) for d in mains} == {0, 1}
     code, out, err = cli("report", runs, "--out", tmp_path / "tables")
     assert code == 0, err
     table = pd.read_csv(tmp_path / "tables" / "synthetic-vgg16.accuracy.csv")
-    assert set(table["n_seeds"]) == {2} and len(table) == 1 + 2 * 2  # the unchosen tuning runs are left out
+    assert set(table["n_seeds"]) == {2} and len(table) == 1 + 2 * 2  # no tuning run, chosen or not
     tuned = pd.read_csv(tmp_path / "tables" / "synthetic-vgg16.tuning.csv")
-    assert list(tuned["settings_tried"]) == [2, 2]
+    assert list(tuned["settings_tried"]) == [2 + e for e in tuned["extensions"]]
     page = (tmp_path / "tables" / "synthetic-vgg16.md").read_text()
-    assert "chosen on validation" in page and "Chosen at the edge" not in page  # two values have no inside
+    assert "chosen on validation" in page
 
 
 def test_a_choice_at_the_edge_of_its_range_is_flagged():
@@ -344,23 +352,31 @@ def test_a_choice_at_the_edge_of_its_range_is_flagged():
     assert edge_of_range("train.lr=0.02", lrs) == "train.lr smallest tried"
     assert edge_of_range("train.lr=0.1", lrs) == ""
     two_axes = [f"train.lr={lr} prune.gamma={g}" for lr in (0.1, 0.2, 0.4) for g in (1, 2)]
-    assert edge_of_range("train.lr=0.2 prune.gamma=2", two_axes) == ""  # gamma: 2 values, no inside
+    assert edge_of_range("train.lr=0.2 prune.gamma=2", two_axes) == "prune.gamma largest tried"  # two values
     assert edge_of_range("train.lr=0.4 prune.score=momentum", ["train.lr=0.1 prune.score=momentum",
                                                                 "train.lr=0.2 prune.score=magnitude",
                                                                 "train.lr=0.4 prune.score=momentum"]) == \
         "train.lr largest tried"
     records = pd.DataFrame({"variant": ["gmp"] * 3 + ["imp"] * 3, "setting": lrs[:3] * 2,
-                            "val_top1": ["80.0", "81.0", "82.0", "85.0", "86.0", "84.0"],
-                            "chosen": [False, False, True, False, True, False]})
+                            "setting_val_top1": ["80.0", "81.0", "82.0", "85.0", "86.0", "84.0"],
+                            "extension": ["0"] * 6, "chosen": [False, False, True, False, True, False]})
     assert list(tuning_table(records)["chosen_at_edge"]) == ["train.lr largest tried", ""]
 
 
 @pytest.mark.parametrize("tune, needle", [
-    ({"at": {"seed": 0}, "settings": {"weightmom": {"train.lr": [0.1, 0.2]}, "gmp": {"train.lr": [0.1]}}},
+    ({"at": {"seed": 9}, "settings": {"weightmom": {"train.lr": [0.1, 0.2]}, "gmp": {"train.lr": [0.1]}}},
      "same number of settings"),
-    ({"at": {"seed": 0}, "settings": {"weightmom": {"train.lr": [0.1]}}}, "missing: gmp"),
-    ({"at": {"seed": 0}, "settings": {"weightmom": {"train.lr": [0.1]}, "gmp": {"train.lr": [0.1]}}},
+    ({"at": {"seed": 9}, "settings": {"weightmom": {"train.lr": [0.1]}}}, "missing: gmp"),
+    ({"seeds": [9], "settings": {"weightmom": {"train.lr": [0.1]}, "gmp": {"train.lr": [0.1]}}},
      "missing: prune.target_sparsity"),
+    ({"at": {"seed": 0, "prune.target_sparsity": 0.9},
+      "settings": {"weightmom": {"train.lr": [0.1]}, "gmp": {"train.lr": [0.1]}}}, "seed(s) 0 are also evaluation"),
+    ({"at": {"prune.target_sparsity": 0.9}, "seeds": [3, 0],
+      "settings": {"weightmom": {"train.lr": [0.1]}, "gmp": {"train.lr": [0.1]}}}, "seed(s) 0 are also evaluation"),
+    ({"at": {"prune.target_sparsity": 0.9}, "seeds": [3], "extend": 1,
+      "settings": {"weightmom": {"train.lr": [0.1]}, "gmp": {"train.lr": [0.1]}}}, "extend must be an integer ≥ 2"),
+    ({"at": {"prune.target_sparsity": 0.9}, "settings": {"weightmom": {"train.lr": [0.1]}, "gmp": {"train.lr": [0.1]}}},
+     "tune: seeds needs"),
 ])
 def test_unequal_or_incomplete_tuning_budgets_are_refused(tmp_path, cli, tune, needle):
     write_config(tmp_path / "base.yaml", **TINY)

@@ -66,12 +66,16 @@ def sweep(
     gpus: Annotated[Optional[str], typer.Option(help="GPU ids to share out, e.g. 0,1,2,3 (default: all visible)")] = None,
     executor: Annotated[str, typer.Option(help="local (worker processes here) or slurm (submitit job array)")] = "local",
     dry_run: Annotated[bool, typer.Option(help="list the runs and their state; train nothing")] = False,
+    seeds: Annotated[Optional[str], typer.Option(help="only these seeds' main runs, e.g. 1,2 or 1-4 (tuning "
+                                                      "always runs); a study grows seed by seed")] = None,
 ) -> None:
-    """Train every point of a grid that has not finished: skip finished runs, resume partial ones."""
-    from wmprune.commands.sweep import run_sweep
+    """Train every point of a grid that has not finished: skip finished runs, resume partial ones. Tuning runs
+    first, then the main runs seed by seed, so an interrupted sweep leaves whole seeds."""
+    from wmprune.commands.sweep import parse_seeds, run_sweep
 
     devices = [g.strip() for g in gpus.split(",") if g.strip()] if gpus is not None else None
-    outcomes = run_sweep(grid, out, workers, devices, executor, dry_run)
+    outcomes = run_sweep(grid, out, workers, devices, executor, dry_run,
+                         seeds=parse_seeds(seeds) if seeds is not None else None)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         print(f"error: {len(failed)} of {len(outcomes)} runs failed ({failed[0].run}: {failed[0].error}); "
@@ -85,12 +89,20 @@ def report(
     out: Annotated[Path, typer.Option(help="where the CSV and markdown tables go")] = Path("results/tables"),
     reference: Annotated[str, typer.Option(help="the variant that is WeightMom, which paired intervals are "
                                                 "against (an ablation's momentum-weightmom)")] = "weightmom",
+    margin: Annotated[float, typer.Option(help="points of top-1 within which a declared comparison is level "
+                                               "(two one-sided tests)")] = 1.0,
+    pool_classes: Annotated[bool, typer.Option(help="one table across machine classes (device/precision), "
+                                                     "every pooled cell marked; default: a table per class")] = False,
 ) -> None:
-    """Aggregate every summary.csv under RUNS into accuracy and equal-accuracy-drop tables per dataset × model."""
+    """Aggregate every summary.csv under RUNS into accuracy, verdict and equal-accuracy-drop tables per
+    dataset × model × machine class."""
     from wmprune.commands.report import write_report
 
-    for path in write_report(runs, out, reference):
+    written, warnings = write_report(runs, out, reference, margin, pool_classes)
+    for path in written:
         print(path.read_text())
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"tables written to {out}")
 
 

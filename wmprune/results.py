@@ -32,7 +32,8 @@ SUMMARY_FIELDS = ["name", "model", "dataset", "method", "allocation", "seed", "t
                   "params_prunable", "params_nonzero", "compression_ratio", "weights_kept_pct", "test_top1",
                   "test_top5", "epochs", "seconds", "git_sha", "torch_version",
                   # appended after the first contract's columns:
-                  "val_top1", "val_size", "macs_dense", "macs_pruned", "macs_reduction", "variant", "device"]
+                  "val_top1", "val_size", "macs_dense", "macs_pruned", "macs_reduction", "variant", "device",
+                  "precision", "cpu_capability"]
 EXPORT_FIELDS = ["dense_file_bytes", "bitmask_file_bytes"]  # appended by `wmprune export`
 # Everything wmprune writes into a run directory (`train --overwrite` removes exactly these).
 INFERENCE = "inference.csv"  # written by `wmprune bench`, beside its per-batch plans inference-plan.*.json

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from wmprune import results
-from wmprune.commands.grid import Grid, Point, load_grid, write_tuning
+from wmprune.commands.grid import Grid, Point, load_grid, write_comparisons, write_tuning
 from wmprune.config import dump_yaml
 from wmprune.errors import UserError
 
@@ -178,14 +178,39 @@ def plan_table(grid: Grid) -> Table:
     return table
 
 
+def parse_seeds(text: str) -> list[int]:
+    """"1,2,5-7" → [1, 2, 5, 6, 7] (`--seeds`)."""
+    seeds = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            raise UserError(f"--seeds {text[:80]!r}: give seeds and ranges such as 1,2 or 1-4") from None
+        if high < low:
+            raise UserError(f"--seeds {text[:80]!r}: a range runs from low to high, e.g. 1-4")
+        seeds.extend(range(low, high + 1))
+    return seeds
+
+
+def in_order(grid: Grid, seeds: list[int] | None) -> Grid:
+    """The grid's points in training order: tuning runs first, then the main runs seed by seed (so an
+    interrupted sweep leaves whole seeds); with `seeds`, only the main runs of those seeds."""
+    tuning = grid.tuning_directories
+    main = [p for p in grid.points if p.directory not in tuning and (seeds is None or p.config.seed in seeds)]
+    ordered = [p for p in grid.points if p.directory in tuning] + sorted(main, key=lambda p: p.config.seed)
+    return Grid(grid.path, ordered, grid.tuning, grid.waiting, grid.slurm, grid.comparisons)
+
+
 def run_sweep(grid_path: Path, out: Path, workers: int | None = None, gpus: list[str] | None = None,
               executor: str = "local", dry_run: bool = False, console: Console | None = None,
-              submitit_cluster: str = "slurm") -> list[Outcome]:
-    """Train every unfinished point of the grid into `out`; returns one outcome per point (also in sweep.csv)."""
+              submitit_cluster: str = "slurm", seeds: list[int] | None = None) -> list[Outcome]:
+    """Train every unfinished point of the grid into `out` (tuning first, then seed by seed; with `seeds`,
+    only those seeds' main runs); returns one outcome per point (also in sweep.csv)."""
     if executor not in ("local", "slurm"):
         raise UserError(f"--executor must be local or slurm (got {executor!r})")
     console = console or Console()
-    grid = load_grid(grid_path, out)
+    grid = in_order(load_grid(grid_path, out), seeds)
     if dry_run:
         console.print(plan_table(grid))
         return []
@@ -199,6 +224,7 @@ def run_sweep(grid_path: Path, out: Path, workers: int | None = None, gpus: list
             tally.add(grid.points)
             pending = [p for p in grid.points if tally.rows[p.directory.name].status == "pending"]
             write_tuning(grid, out)
+            write_comparisons(grid, out)
             if not pending:
                 break
             for point in pending:
@@ -208,7 +234,7 @@ def run_sweep(grid_path: Path, out: Path, workers: int | None = None, gpus: list
                 _run_submitit(pending, workers, grid, out, submitit_cluster, tally)
             else:
                 _run_local(pending, workers, gpus, tally)
-            grid = load_grid(grid_path, out)
+            grid = in_order(load_grid(grid_path, out), seeds)
     rows = list(tally.rows.values())
     waiting = f"; waiting for tuning: {', '.join(grid.waiting)}" if grid.waiting else ""
     console.print(f"{grid.path}: {tally.count('finished')} trained, {tally.count('skipped')} already finished, "

@@ -18,8 +18,8 @@ from wmprune.errors import TrainingDiverged, UserError
 from wmprune.models.cost import output_positions
 from wmprune.runtime.checkpoint import load_checkpoint, restore, save_checkpoint
 from wmprune.runtime.console import progress_bar, results_table
-from wmprune.runtime.devices import (World, autocast, close, describe, init_world, main_decides, resolve_device,
-                                     sum_across)
+from wmprune.runtime.devices import (World, autocast, close, cpu_capability, describe, init_world, main_decides,
+                                     precision, resolve_device, sum_across)
 from wmprune.runtime.metrics import evaluate
 from wmprune.runtime.run import Run, build_run
 from wmprune.runtime.tensorboard import Board, open_board
@@ -182,7 +182,8 @@ def _train_epochs(run: Run, board: Board | None, console: Console, earlier_log: 
     summary = results.summarize(cfg, counts, positions, measured)
     summary["val_top1"] = float(last["val_top1"]) if "val_top1" in last else ""
     summary.update(epochs=epochs, seconds=round(run.seconds, 2), git_sha=results.git_sha(),
-                   torch_version=torch.__version__, device=describe(run.device, cfg.train.amp))
+                   torch_version=torch.__version__, device=describe(run.device, cfg.train.amp),
+                   precision=precision(run.device, cfg.train.amp), cpu_capability=cpu_capability())
     console.print(results_table(f"{cfg.name} — {directory}", summary))
     if writes:
         results.write_csv(directory / results.LAYERS, results.LAYER_FIELDS, [

@@ -117,6 +117,17 @@ def describe(device: torch.device, amp: str) -> str:
     return f"{device.type} (fp32, {torch.get_num_threads()} threads)"
 
 
+def precision(device: torch.device, amp: str) -> str:
+    """The arithmetic a run trained in, half of its machine class (summary.csv `precision`): bf16 or fp32."""
+    return "bf16" if uses_bf16(device, amp) else "fp32"
+
+
+def cpu_capability() -> str:
+    """The widest vector instruction set torch's CPU kernels use here (AVX2, AVX512, …; summary.csv
+    `cpu_capability`): recorded beside the machine class, since CPU kernels may round differently across it."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
 def autocast(device: torch.device, amp: str):
     """The autocast context `uses_bf16` asks for, else a no-op."""
     if uses_bf16(device, amp):
