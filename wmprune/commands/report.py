@@ -53,7 +53,7 @@ def load_summaries(runs: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     for column in ("variant", "macs_reduction", "device", "precision"):
         if column not in frame:
             frame[column] = math.nan  # runs written before the column existed
-    frame["device"] = frame["device"].fillna(UNRECORDED)
+    frame["device"] = [UNRECORDED if pd.isna(device) else str(device) for device in frame["device"]]
     frame["machine_class"] = machine_class(frame)
     frame["variant"] = ["" if pd.isna(v) else str(v) for v in frame["variant"]]
     frame["allocation"] = frame["allocation"].where(frame["method"] != DENSE, "")  # dense has no allocation
