@@ -1,6 +1,6 @@
 """Sparse CPU inference for a pruned network: BatchNorm folding, CSR kernels, and a measured per-layer plan.
 
-Low-level package: it imports only models, pruning.mask, errors, config and results, never a command module.
+Low-level package: besides torch it imports only errors and results, never a command or runtime module.
 """
 
 from wmprune.inference.fold import fold_batchnorm

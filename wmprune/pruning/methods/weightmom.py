@@ -60,7 +60,7 @@ class MomentumScore(Score):
         # m + (1 − β)(|w| − m) = β·m + (1 − β)·|w|, in place: one pass over the scores. Pruned weights are
         # zero here (the masks were just applied), so a zeroed m stays zero without re-masking every step.
         # A fresh |w| list rather than copy_ + abs_ into kept buffers: one pass over the weights instead of
-        # two (no slower on CPU when timed here), and CUDA's caching allocator makes the allocation free.
+        # two, and CUDA's caching allocator makes the allocation cheap.
         torch._foreach_lerp_(self.momentum, torch._foreach_abs(self.masks.weights), 1.0 - self.beta)
 
     @torch.no_grad()
