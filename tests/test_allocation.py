@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from wmprune.models import build_model
-from wmprune.pruning.allocation import ALLOCATIONS
-from wmprune.pruning.pruner import Pruner, prune_config
 from wmprune.pruning.budget import LayerStats, distribute, min_kept
+from wmprune.pruning.methods import ALLOCATIONS
+from wmprune.pruning.pruner import Pruner, prune_config
 
 
 def _stats(numels, pruned, seed=0, target_sparsity=0.9, min_layer_density=0.1):
@@ -19,7 +19,8 @@ def _stats(numels, pruned, seed=0, target_sparsity=0.9, min_layer_density=0.1):
         masks.append(mask)
     sizes = torch.tensor(numels)
     floors = min_kept(sizes, torch.zeros(len(numels), dtype=torch.bool), target_sparsity, min_layer_density)
-    return LayerStats(sizes, torch.tensor(pruned), scores, masks, [(n,) for n in numels], floors, 1.0)
+    return LayerStats(sizes, torch.tensor(pruned), scores, masks, [(n,) for n in numels], floors,
+                      prune_config({"gamma": 1.0}))
 
 
 def test_distribute_is_exact_and_capped():

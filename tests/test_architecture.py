@@ -157,3 +157,32 @@ def test_no_layer_imports_a_higher_one():
     upward = sorted(f"{source} → {target}" for source, targets in import_graph(PACKAGE).items()
                     for target in targets if layer(target) < layer(source))
     assert not upward, "lower layer imports a higher one: " + "; ".join(upward)
+
+
+# Inside pruning/: code every method shares knows no method. Only the methods package (its registry) and the
+# Pruner, which drives whichever method is configured, look into pruning/methods/.
+SHARED_PRUNING = ("budget", "mask", "scores", "schedules", "counts", "allocation", "context")
+
+
+def shared_code_reaching_into_methods(graph: dict[str, set[str]], package: str = "wmprune") -> list[str]:
+    methods = f"{package}.pruning.methods"
+    return sorted(f"{source} → {target}" for source in (f"{package}.pruning.{name}" for name in SHARED_PRUNING)
+                  for target in graph.get(source, ()) if target == methods or target.startswith(methods + "."))
+
+
+def test_the_rule_on_shared_pruning_code_catches_a_planted_edge(tmp_path):
+    root = tmp_path / "wmprune"
+    (root / "pruning" / "methods").mkdir(parents=True)
+    for package in (root, root / "pruning", root / "pruning" / "methods"):
+        (package / "__init__.py").write_text("")
+    (root / "pruning" / "methods" / "weightmom.py").write_text("def shares():\n    return 1\n")
+    (root / "pruning" / "budget.py").write_text("import torch\n")
+    (root / "pruning" / "allocation.py").write_text(
+        "def f():\n    from wmprune.pruning.methods.weightmom import shares\n    return shares()\n")
+    assert shared_code_reaching_into_methods(import_graph(root)) == [
+        "wmprune.pruning.allocation → wmprune.pruning.methods.weightmom"]
+
+
+def test_shared_pruning_code_imports_no_method():
+    reaching = shared_code_reaching_into_methods(import_graph(PACKAGE))
+    assert not reaching, "shared pruning code imports a method: " + "; ".join(reaching)

@@ -12,7 +12,7 @@ from pathlib import Path
 from wmprune.config import RunConfig, apply_overrides, read_yaml, validate
 from wmprune.data import DATASETS, DEFAULT_VAL_SIZE
 from wmprune.models import MODELS
-from wmprune.pruning.pruner import PRUNING_REGISTRIES
+from wmprune.pruning.methods import PRUNING_REGISTRIES
 
 REGISTRIES = {"models": MODELS, "datasets": DATASETS, "val_sizes": DEFAULT_VAL_SIZE, **PRUNING_REGISTRIES}
 

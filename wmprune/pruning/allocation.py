@@ -1,4 +1,5 @@
-"""Per-layer budgets: how many weights each layer has pruned after a pruning event.
+"""Per-layer budgets that several methods share: how many weights each layer has pruned after a pruning event
+(a method's own allocation, such as WeightMom's, lives in its file and joins the registry there).
 
 An allocation maps the state of every prunable layer and the network-wide number of weights that must
 be zero to a per-layer count that sums to it exactly, never undoes earlier pruning and never takes a
@@ -13,13 +14,6 @@ import torch
 
 from wmprune.pruning.budget import Allocation, LayerStats, distribute
 from wmprune.pruning.mask import smallest_where
-from wmprune.pruning.methods.weightmom import weightmom_shares
-
-
-def weightmom_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
-    """Layer-importance budget of WeightMom (see methods/weightmom.py for the formula)."""
-    removals = target_pruned - int(stats.pruned.sum())
-    return stats.pruned + distribute(removals, weightmom_shares(stats), stats.caps())
 
 
 def uniform_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
@@ -81,8 +75,7 @@ def _toward_profile(stats: LayerStats, target_pruned: int, desired: torch.Tensor
     return stats.pruned + distribute(removals, gap, stats.caps())
 
 
-ALLOCATIONS: dict[str, Allocation] = {
-    "weightmom": weightmom_allocation,
+SHARED_ALLOCATIONS: dict[str, Allocation] = {
     "global": global_allocation,
     "uniform": uniform_allocation,
     "erk": erk_allocation,

@@ -4,9 +4,12 @@ signature, the per-layer floors, and the proportional split of a count across la
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
+
+if TYPE_CHECKING:
+    from wmprune.config import PruneConfig
 
 
 def distribute(total: int, weights: torch.Tensor, caps: torch.Tensor) -> torch.Tensor:
@@ -70,7 +73,7 @@ class LayerStats:
     masks: list[torch.Tensor]  # 1 = kept
     shapes: list[tuple[int, ...]]
     min_kept: torch.Tensor  # fewest weights each layer keeps (`min_kept`); all of a dense layer
-    gamma: float
+    config: PruneConfig  # the run's prune section: an allocation reads its own knobs there
     dense: torch.Tensor | None = None  # bool per layer: kept dense (prune.dense_first_layer / _last_layer)
 
     def open_numels(self) -> torch.Tensor:

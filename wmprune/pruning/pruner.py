@@ -22,22 +22,11 @@ from torch import nn
 
 from wmprune.config import PruneConfig, validate
 from wmprune.errors import UserError
-from wmprune.pruning.allocation import ALLOCATIONS
 from wmprune.pruning.budget import min_kept
+from wmprune.pruning.context import MaskChange, TrainingContext
 from wmprune.pruning.counts import LayerCounts, measured_sparsity
 from wmprune.pruning.mask import MaskSet, prunable_weights
-from wmprune.pruning.methods import METHODS
-from wmprune.pruning.methods.base import MaskChange, TrainingContext
-from wmprune.pruning.methods.gradual import GradualPruning
-from wmprune.pruning.methods.weightmom import SCORERS
-from wmprune.pruning.schedules import SCHEDULES
-
-# What the prune section's names are checked against (wmprune.catalog adds models and datasets).
-PRUNING_REGISTRIES = {
-    "methods": METHODS, "allocations": ALLOCATIONS, "schedules": SCHEDULES, "scorers": SCORERS,
-    "default_allocations": {name: method.default_allocation for name, method in METHODS.items()},
-    "gradual_methods": {name for name, method in METHODS.items() if issubclass(method, GradualPruning)},
-}
+from wmprune.pruning.methods import ALLOCATIONS, METHODS, PRUNING_REGISTRIES
 
 Batches = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
 

@@ -1,5 +1,7 @@
-"""Per-weight scores that more than one method uses (the |w| score is `methods.base.Score`; WeightMom's
-moving average of |w| lives with WeightMom in `methods/weightmom.py`).
+"""Per-weight scores that more than one method uses (WeightMom's moving average of |w| lives with WeightMom
+in `methods/weightmom.py`).
+
+- `Score`: the current |w|, and the interface every score follows (GMP, one-shot magnitude, IMP, SNIP's base).
 
 - `RandomScore`: uniform noise, the lowest values go. The `random` baseline (Lee et al. 2019, arXiv
   1810.02340; Frankle et al. 2021, arXiv 2009.08576), the random start of sparse_momentum and rigl, and the
@@ -17,10 +19,32 @@ import torch
 
 from wmprune.errors import UserError
 from wmprune.pruning.mask import MaskSet
-from wmprune.pruning.methods.base import Score, TrainingContext
+from wmprune.pruning.context import TrainingContext
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig
+
+
+class Score:
+    """Per-weight importance kept alongside the masks; lower means pruned first. Stateless: current |w|."""
+
+    def __init__(self, masks: MaskSet, cfg: PruneConfig, context: TrainingContext):
+        self.masks = masks
+
+    def update(self) -> None:
+        """Called after every optimizer step."""
+
+    def masks_changed(self) -> None:
+        """Called after a pruning event has changed the masks (and re-applied them)."""
+
+    def scores(self) -> list[torch.Tensor]:
+        return [w.detach().abs() for w in self.masks.weights]
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
 
 class RandomScore(Score):

@@ -9,71 +9,30 @@ No regrowth here (sparse_momentum and rigl add it). Whatever changes the masks t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 
 from wmprune.errors import TrainingDiverged
 from wmprune.pruning.budget import Allocation, LayerStats, min_kept
+from wmprune.pruning.context import MaskChange, TrainingContext
 from wmprune.pruning.mask import MaskSet
+from wmprune.pruning.scores import Score
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig
 
 
-@dataclass
-class MaskChange:
-    """What a method ranked when it last changed the masks (pruned, or pruned and regrew)."""
-
-    scores: list[torch.Tensor]  # one per prunable tensor: the score it ranked by (lower went first)
-    candidates: list[torch.Tensor]  # bool, one per prunable tensor: the weights it ranked (active before)
-
-
-@dataclass
-class TrainingContext:
-    """What the trainer hands a method once: the run's model, optimizer, data and loss."""
-
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]  # one pass over training batches
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> scalar
-    steps_per_epoch: int
-    epochs: int  # train.epochs
-    # Called after every change of the masks, never otherwise: a step without a change costs nothing.
-    on_mask_change: Callable[[MaskChange], None]
-    # In place: each tensor becomes its mean over the processes training together (torchrun). Data-dependent
-    # decisions (SNIP) average what each process saw, so all decide alike.
-    average: Callable[[list[torch.Tensor]], None] = lambda tensors: None  # one process: nothing to average
-
-
-class Score:
-    """Per-weight importance kept alongside the masks; lower means pruned first. Stateless: current |w|."""
-
-    def __init__(self, masks: MaskSet, cfg: PruneConfig, context: TrainingContext):
-        self.masks = masks
-
-    def update(self) -> None:
-        """Called after every optimizer step."""
-
-    def masks_changed(self) -> None:
-        """Called after a pruning event has changed the masks (and re-applied them)."""
-
-    def scores(self) -> list[torch.Tensor]:
-        return [w.detach().abs() for w in self.masks.weights]
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
-
 class PruningMethod:
-    """What the Pruner drives. The base class trains dense: masks stay all ones."""
+    """What the Pruner drives. The base class trains dense: masks stay all ones.
+
+    A method adds to the registries what only it brings: `allocations` (name → allocation, e.g. WeightMom's
+    layer importance) and `scorers` (values of `prune.score`); the methods package merges them.
+    """
 
     default_allocation = "uniform"  # used when `prune.allocation` is left out
+    allocations: dict[str, Allocation] = {}
+    scorers: dict[str, type[Score]] = {}
 
     def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         self.masks = masks
@@ -135,7 +94,7 @@ class ScorePruning(PruningMethod):
                                    "pruning event; the last good checkpoint is kept — lower train.lr")
         candidates = [mask != 0 for mask in masks.masks]
         stats = LayerStats(numels, pruned, scores, masks.masks, [tuple(w.shape) for w in masks.weights],
-                           self.min_kept, self.cfg.gamma, masks.dense)
+                           self.min_kept, self.cfg, masks.dense)
         masks.drop(self.ranking(scores), (self.allocate(stats, target) - pruned).tolist())
         masks.apply()
         self.score.masks_changed()

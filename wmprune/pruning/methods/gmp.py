@@ -5,8 +5,8 @@ its moving average: the closest ablation of WeightMom's momentum (WeightMom with
 Zhu & Gupta give every layer the same sparsity, so its default allocation is `uniform`.
 """
 
-from wmprune.pruning.methods.base import Score
 from wmprune.pruning.methods.gradual import GradualPruning
+from wmprune.pruning.scores import Score
 
 
 class GradualMagnitude(GradualPruning):

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 import torch
 
 from wmprune.pruning.budget import Allocation
+from wmprune.pruning.context import TrainingContext
 from wmprune.pruning.mask import MaskSet
-from wmprune.pruning.methods.base import ScorePruning, TrainingContext
+from wmprune.pruning.methods.base import ScorePruning
 from wmprune.pruning.schedules import SparsitySchedule, build_schedule
 from wmprune.pruning.scores import RandomScore
 

@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING
 import torch
 
 from wmprune.pruning.budget import Allocation
+from wmprune.pruning.context import TrainingContext
 from wmprune.pruning.mask import MaskSet
-from wmprune.pruning.methods.base import Score, ScorePruning, TrainingContext
+from wmprune.pruning.methods.base import ScorePruning
+from wmprune.pruning.scores import Score
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wmprune.pruning.methods.base import Score
 from wmprune.pruning.methods.gradual import GradualPruning
 from wmprune.pruning.schedules import SparsitySchedule, build_schedule
+from wmprune.pruning.scores import Score
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig

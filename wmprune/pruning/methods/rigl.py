@@ -48,8 +48,8 @@ import torch
 
 from wmprune.errors import UserError
 from wmprune.pruning.budget import Allocation
+from wmprune.pruning.context import MaskChange, TrainingContext
 from wmprune.pruning.mask import MaskSet
-from wmprune.pruning.methods.base import MaskChange, TrainingContext
 from wmprune.pruning.methods.random_mask import RandomPruning
 from wmprune.pruning.schedules import cosine_decay
 

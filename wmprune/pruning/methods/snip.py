@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from wmprune.pruning.context import TrainingContext
 from wmprune.pruning.mask import MaskSet
-from wmprune.pruning.methods.base import PruneAtInit, Score, TrainingContext
+from wmprune.pruning.methods.base import PruneAtInit
+from wmprune.pruning.scores import Score
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig

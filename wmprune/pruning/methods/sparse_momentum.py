@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from wmprune.pruning.budget import Allocation, distribute
+from wmprune.pruning.context import MaskChange, TrainingContext
 from wmprune.pruning.mask import MaskSet
-from wmprune.pruning.methods.base import MaskChange, TrainingContext
 from wmprune.pruning.methods.random_mask import RandomPruning
 from wmprune.pruning.schedules import cosine_decay
 from wmprune.pruning.scores import SGDMomentumScore

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from wmprune.pruning.budget import LayerStats
+from wmprune.pruning.budget import LayerStats, distribute
+from wmprune.pruning.context import TrainingContext
 from wmprune.pruning.mask import MaskSet
-from wmprune.pruning.methods.base import Score, TrainingContext
 from wmprune.pruning.methods.gradual import GradualPruning
-from wmprune.pruning.scores import SGDMomentumScore
+from wmprune.pruning.scores import Score, SGDMomentumScore
 
 if TYPE_CHECKING:
     from wmprune.config import PruneConfig
@@ -93,13 +93,21 @@ def weightmom_shares(stats: LayerStats) -> torch.Tensor:
     network_mean = score_sums.sum() / active.sum().clamp(min=1)
     tiny = torch.finfo(torch.float64).tiny
     relative_density = (1.0 - layer_sparsity) / (1.0 - network_sparsity)
-    return active * relative_density * (network_mean / layer_mean.clamp(min=tiny)) ** stats.gamma
+    return active * relative_density * (network_mean / layer_mean.clamp(min=tiny)) ** stats.config.gamma
+
+
+def weightmom_allocation(stats: LayerStats, target_pruned: int) -> torch.Tensor:
+    """Rule 3 as an allocation: the removals split by `weightmom_shares`, exactly, within the layer floors."""
+    removals = target_pruned - int(stats.pruned.sum())
+    return stats.pruned + distribute(removals, weightmom_shares(stats), stats.caps())
 
 
 class WeightMom(GradualPruning):
     """Gradual pruning by the chosen score (rules 1, 2 and 4); rule 3 is the `weightmom` allocation."""
 
     default_allocation = "weightmom"
+    allocations = {"weightmom": weightmom_allocation}
+    scorers = SCORERS
 
     @property
     def score_class(self) -> type[Score]:
