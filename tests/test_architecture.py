@@ -186,3 +186,31 @@ def test_the_rule_on_shared_pruning_code_catches_a_planted_edge(tmp_path):
 def test_shared_pruning_code_imports_no_method():
     reaching = shared_code_reaching_into_methods(import_graph(PACKAGE))
     assert not reaching, "shared pruning code imports a method: " + "; ".join(reaching)
+
+
+def names_of_methods_in_config(source: str, methods: set[str]) -> list[str]:
+    """Where config source knows a particular method: a comparison with a method's name, or a class named
+    after one (a method's knob section)."""
+    found = []
+    squashed = {name.replace("_", "") for name in methods}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            found += [f"line {node.lineno}: compares with '{o.value}'" for o in operands
+                      if isinstance(o, ast.Constant) and o.value in methods]
+        elif isinstance(node, ast.ClassDef) and any(name in node.name.lower() for name in squashed):
+            found.append(f"line {node.lineno}: class {node.name}")
+    return found
+
+
+def test_the_config_rule_catches_a_branch_and_a_knob_class():
+    planted = 'class RigLConfig:\n    pass\n\ndef f(cfg):\n    return cfg.method == "imp"\n'
+    assert names_of_methods_in_config(planted, {"rigl", "imp", "none"}) == ["line 1: class RigLConfig",
+                                                                             "line 5: compares with 'imp'"]
+
+
+def test_config_names_no_pruning_method():
+    from wmprune.pruning.methods import METHODS
+
+    found = names_of_methods_in_config((PACKAGE / "config.py").read_text(), set(METHODS) - {"none"})
+    assert not found, "config.py knows a method: " + "; ".join(found)

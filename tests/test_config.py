@@ -79,12 +79,12 @@ def test_a_new_key_with_a_default_renames_no_run():
     """A key added later (top level or in a section) leaves every existing run's name as it was."""
     from pydantic import create_model
 
-    from wmprune.catalog import REGISTRIES
-    from wmprune.config import PruneConfig, RunConfig
+    from wmprune.catalog import REGISTRIES, RUN_SCHEMA
+    from wmprune.pruning.methods import PRUNE_SCHEMA
 
     cfg = load_config(ROOT / "configs" / "quickstart.yaml")
-    NewPrune = create_model("NewPrune", __base__=PruneConfig, new_knob=(float, 0.5))
-    NewRun = create_model("NewRun", __base__=RunConfig, new_section_key=(int, 7), prune=(NewPrune, {}))
+    NewPrune = create_model("NewPrune", __base__=PRUNE_SCHEMA, new_knob=(float, 0.5))
+    NewRun = create_model("NewRun", __base__=RUN_SCHEMA, new_section_key=(int, 7), prune=(NewPrune, {}))
     grown = NewRun.model_validate(cfg.model_dump(mode="json"), context=REGISTRIES)
     assert grown.prune.new_knob == 0.5 and grown.new_section_key == 7
     assert grown.short_hash() == cfg.short_hash()

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wmprune.config import RunConfig, apply_overrides, read_yaml, validate
+from wmprune.config import RunConfig, apply_overrides, read_yaml, run_schema, validate
 from wmprune.data import DATASETS, DEFAULT_VAL_SIZE
 from wmprune.models import MODELS
-from wmprune.pruning.methods import PRUNING_REGISTRIES
+from wmprune.pruning.methods import PRUNE_SCHEMA, PRUNING_REGISTRIES
 
 REGISTRIES = {"models": MODELS, "datasets": DATASETS, "val_sizes": DEFAULT_VAL_SIZE, **PRUNING_REGISTRIES}
+RUN_SCHEMA = run_schema(PRUNE_SCHEMA)  # RunConfig with every method's keys
 
 
 def build_config(raw: dict) -> RunConfig:
     """A validated RunConfig from a nested dict; any problem is a one-line UserError naming the key."""
-    return validate(RunConfig, raw, REGISTRIES)
+    return validate(RUN_SCHEMA, raw, REGISTRIES)
 
 
 def load_config(path: Path, overrides: list[str] = ()) -> RunConfig:

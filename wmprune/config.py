@@ -3,22 +3,24 @@
 A run is described by one YAML file (keys in the README's config table) plus repeatable `--set a.b=value`
 overrides. Every problem becomes a `UserError` whose one line names the key and what is allowed.
 
-This module is the schema and sits below everything it describes: names of models, datasets, methods,
-allocations and schedules are checked against the registries that `wmprune.catalog` passes in as the
-validation context (and the default allocation of a method comes from there too), so the registries'
-modules may import this one without closing a circle.
+This module is the schema of what every run has and sits below everything it describes: names of models,
+datasets, methods, allocations and schedules are checked against the registries that `wmprune.catalog` passes
+in as the validation context (and the default allocation of a method comes from there too), so the
+registries' modules may import this one without closing a circle. It names no pruning method: each method's
+own keys are declared in its file (`Knobs`, `MethodSection`) and joined to `PruneConfig` by the methods
+registry (`prune_schema`), the way open_lth gives each pruning strategy its own hparams.
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic_core import to_jsonable_python
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model,
+                      field_validator, model_validator)
 
 from wmprune.errors import UserError
 
@@ -29,7 +31,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-def _names(info: ValidationInfo, key: str):
+def registry(info: ValidationInfo, key: str):
     """The registry `key` from the validation context (`wmprune.catalog` supplies it)."""
     context = info.context or {}
     if key not in context:
@@ -37,11 +39,11 @@ def _names(info: ValidationInfo, key: str):
     return context[key]
 
 
-def _registered(what: str, registry: str):
-    """A string that must name an entry of the registry `registry` of the validation context."""
+def registered(what: str, key: str):
+    """A string that must name an entry of the registry `key` of the validation context."""
 
     def check(value: str, info: ValidationInfo) -> str:
-        names = _names(info, registry)
+        names = registry(info, key)
         if value not in names:
             raise ValueError(f"unknown {what} '{value}'; choose one of: {', '.join(sorted(names))}")
         return value
@@ -49,12 +51,11 @@ def _registered(what: str, registry: str):
     return Annotated[str, AfterValidator(check)]
 
 
-ModelName = _registered("model", "models")
-DatasetName = _registered("dataset", "datasets")
-ScheduleName = _registered("schedule", "schedules")
-MethodName = _registered("method", "methods")
-AllocationName = _registered("allocation", "allocations")
-ScoreName = _registered("score", "scorers")
+ModelName = registered("model", "models")
+DatasetName = registered("dataset", "datasets")
+ScheduleName = registered("schedule", "schedules")
+MethodName = registered("method", "methods")
+AllocationName = registered("allocation", "allocations")
 
 
 class ModelConfig(_Strict):
@@ -104,63 +105,30 @@ class ScheduleConfig(_Strict):
     every_steps: int = Field(100, gt=0)
 
 
-class MagnitudeConfig(_Strict):
-    """`magnitude` (one-shot): when it prunes. Left out: half of train.epochs (see RunConfig)."""
-
-    epoch: int | None = Field(None, ge=0)
+class Knobs(_Strict):
+    """Keys a method adds at the top level of the prune section (a mixin of `PruneConfig`, with its validators)."""
 
 
-class ImpConfig(_Strict):
-    """`imp`: prune–rewind–retrain levels."""
+class MethodSection(_Strict):
+    """A method's own section, `prune.<method>:`. Every run carries every section (defaults where left out);
+    `for_epochs` fills and checks what scales with the run, `in_use` telling whether the run uses the method."""
 
-    levels: int = Field(4, ge=1, le=30)
-    rewind_epoch: int = Field(1, ge=0)
-    budget: Literal["equal", "full"] = "equal"
-
-
-class SparseMomentumConfig(_Strict):
-    """`sparse_momentum`: fraction of active weights pruned and regrown after the first epoch."""
-
-    prune_rate: float = Field(0.5, gt=0, lt=1)
-
-
-class RigLConfig(_Strict):
-    """`rigl`: drop by |w| and grow by |gradient| every `update_every` optimizer steps, with the fraction
-    alpha decayed along a cosine to 0 at `end_fraction` of the run's steps (Evci et al. 2020's defaults)."""
-
-    update_every: int = Field(100, gt=0, description="optimizer steps between mask updates (ΔT)")
-    end_fraction: float = Field(0.75, gt=0, le=1, description="fraction of the steps after which masks stay fixed")
-    alpha: float = Field(0.3, gt=0, lt=1, description="fraction of each layer's active weights moved at step 0 "
-                                                      "of the cosine")
-
-
-class SnipConfig(_Strict):
-    """`snip`: training batches the sensitivity is summed over."""
-
-    batches: int = Field(4, gt=0)
+    def for_epochs(self, epochs: int, in_use: bool) -> Self:
+        return self
 
 
 class PruneConfig(_Strict):
+    """The prune section's keys every run has; `prune_schema` adds each method's own."""
+
     method: MethodName = "weightmom"
     target_sparsity: float = Field(0.9, ge=0, lt=1)
     schedule: ScheduleConfig = ScheduleConfig()
     allocation: AllocationName = Field(None, description="left out: the method's own default")
-    score: ScoreName = Field("momentum", description="weightmom: momentum (EMA of |w|), magnitude or sgd_momentum")
-    beta: float | None = Field(None, ge=0, lt=1, description="EMA decay; left out: 1 − 1/momentum_horizon")
-    momentum_horizon: int | None = Field(None, ge=1, description="EMA horizon in optimizer steps; left out: "
-                                         "schedule.every_steps")
-    shuffle: bool = Field(False, description="gradual methods: random weights inside each layer at every event")
-    gamma: float = Field(1.0, ge=0, description="weightmom allocation: exponent on the momentum ratio")
     min_layer_density: float = Field(0.1, ge=0, le=1, description="every layer keeps at least this fraction "
                                      "of the network's density 1 − target_sparsity (and one weight)")
     prunable: list[Literal["conv", "linear"]] = ["conv", "linear"]
     dense_first_layer: bool = False
     dense_last_layer: bool = False
-    magnitude: MagnitudeConfig = MagnitudeConfig()
-    imp: ImpConfig = ImpConfig()
-    sparse_momentum: SparseMomentumConfig = SparseMomentumConfig()
-    rigl: RigLConfig = RigLConfig()
-    snip: SnipConfig = SnipConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -170,33 +138,16 @@ class PruneConfig(_Strict):
         Before the fields are checked, so the filled-in name is checked like a written one."""
         if isinstance(data, dict) and data.get("allocation") is None:
             method = data.get("method", cls.model_fields["method"].default)
-            default = _names(info, "default_allocations").get(method)
+            default = registry(info, "default_allocations").get(method)
             if default is not None:  # an unknown method is reported by its own field check
                 data = {**data, "allocation": default}
         return data
 
-    @field_validator("momentum_horizon")
-    @classmethod
-    def _one_horizon(cls, v: int | None, info: ValidationInfo) -> int | None:
-        """β is given either directly or by its horizon, not both."""
-        if v is not None and info.data.get("beta") is not None:
-            raise ValueError("set prune.beta or prune.momentum_horizon (β = 1 − 1/horizon), not both")
-        return v
-
-    @field_validator("shuffle")
-    @classmethod
-    def _shuffle_needs_a_schedule(cls, v: bool, info: ValidationInfo) -> bool:
-        """The shuffle control replaces the ranking at pruning events of a gradual method."""
-        gradual = _names(info, "gradual_methods")
-        method = info.data.get("method")  # absent when the method itself was invalid
-        if v and method is not None and method not in gradual:
-            raise ValueError(f"needs a gradual method ({', '.join(sorted(gradual))}), not prune.method {method}")
-        return v
-
     def for_epochs(self, epochs: int) -> PruneConfig:
         """This config with what scales with the run filled in for `epochs` epochs: the schedule window
-        (default start at 5 %, end at 70 % of the epochs) and the one-shot epoch (default half); checks the
-        epoch-valued knobs of the method in use. Raises ValueError naming the key."""
+        (default start at 5 %, end at 70 % of the epochs) and every method section's own (`MethodSection.
+        for_epochs`), which also checks the epoch-valued knobs of the method in use. Raises ValueError naming
+        the key."""
         schedule = self.schedule
         start = schedule.start_epoch if schedule.start_epoch is not None else round(0.05 * epochs)
         end = schedule.end_epoch if schedule.end_epoch is not None else max(start + 1, round(0.7 * epochs))
@@ -204,16 +155,12 @@ class PruneConfig(_Strict):
             raise ValueError(f"prune.schedule.end_epoch ({end}) is after the last epoch ({epochs}); lower it")
         if end < start:
             raise ValueError(f"prune.schedule.end_epoch ({end}) is before start_epoch ({start}); swap or fix them")
-        one_shot = self.magnitude.epoch if self.magnitude.epoch is not None else epochs // 2
-        if self.method == "magnitude" and one_shot > epochs:
-            raise ValueError(f"prune.magnitude.epoch ({one_shot}) is after the last epoch ({epochs})")
-        if self.method == "imp" and self.imp.rewind_epoch >= epochs:
-            raise ValueError(f"prune.imp.rewind_epoch ({self.imp.rewind_epoch}) must be below train.epochs ({epochs})")
-        if (start, end, one_shot) == (schedule.start_epoch, schedule.end_epoch, self.magnitude.epoch):
-            return self
-        return self.model_copy(update={
-            "schedule": schedule.model_copy(update={"start_epoch": start, "end_epoch": end}),
-            "magnitude": self.magnitude.model_copy(update={"epoch": one_shot})})
+        update = {name: resolved for name, section in self
+                  if isinstance(section, MethodSection)
+                  and (resolved := section.for_epochs(epochs, in_use=self.method == name)) != section}
+        if (start, end) != (schedule.start_epoch, schedule.end_epoch):
+            update["schedule"] = schedule.model_copy(update={"start_epoch": start, "end_epoch": end})
+        return self.model_copy(update=update) if update else self
 
     @field_validator("prunable")
     @classmethod
@@ -252,20 +199,20 @@ class RunConfig(_Strict):
     def _dataset_val_size(self, info: ValidationInfo) -> RunConfig:
         """A left-out data.val_size becomes the dataset's default, written resolved into config.yaml."""
         if self.data.val_size is None:
-            default = _names(info, "val_sizes")[self.data.name]
+            default = registry(info, "val_sizes")[self.data.name]
             self.data = self.data.model_copy(update={"val_size": default})
         return self
 
     @model_validator(mode="after")
-    def _fit_epochs(self) -> RunConfig:
-        """Knobs that scale with train.epochs (schedule window, one-shot epoch) and method checks."""
+    def _fit_epochs(self, info: ValidationInfo) -> RunConfig:
+        """Knobs that scale with train.epochs (schedule window, method sections), then the method's own check
+        of the rest of the run (the `run_checks` registry: e.g. a method that needs SGD momentum)."""
+        if info.context is None:  # re-run by the assignment below (validate_assignment), after the checks
+            return self
+        registry(info, "run_checks")[self.prune.method](self.prune, self.train)
         resolved = self.prune.for_epochs(self.train.epochs)
         if resolved != self.prune:
             self.prune = resolved
-        if self.prune.method == "sparse_momentum" and self.train.momentum == 0:
-            raise ValueError("prune.method sparse_momentum regrows by the SGD momentum buffer; set train.momentum > 0")
-        if self.prune.method == "weightmom" and self.prune.score == "sgd_momentum" and self.train.momentum == 0:
-            raise ValueError("prune.score sgd_momentum is the SGD momentum buffer; set train.momentum > 0")
         return self
 
     def identity(self) -> dict:
@@ -279,6 +226,19 @@ class RunConfig(_Strict):
         """Eight hex digits of `identity()` (names run directories)."""
         text = yaml.safe_dump(self.identity(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def prune_schema(sections: dict[str, type[MethodSection]], knobs: list[type[Knobs]]) -> type[PruneConfig]:
+    """The full prune section: the keys every run has, each method's section under its name and the
+    top-level keys its `Knobs` add (with their validators)."""
+    fields = {name: (section, section()) for name, section in sections.items()}
+    return create_model("PruneConfig", __base__=(*knobs, PruneConfig), **fields)
+
+
+def run_schema(prune: type[PruneConfig]) -> type[RunConfig]:
+    """RunConfig with the full prune section (`prune_schema`)."""
+    return create_model("RunConfig", __base__=RunConfig,
+                        prune=(prune, Field(default_factory=dict, validate_default=True)))
 
 
 def _defaults(schema: type[BaseModel]) -> dict:

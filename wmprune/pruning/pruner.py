@@ -26,7 +26,7 @@ from wmprune.pruning.budget import min_kept
 from wmprune.pruning.context import MaskChange, TrainingContext
 from wmprune.pruning.counts import LayerCounts, measured_sparsity
 from wmprune.pruning.mask import MaskSet, prunable_weights
-from wmprune.pruning.methods import ALLOCATIONS, METHODS, PRUNING_REGISTRIES
+from wmprune.pruning.methods import ALLOCATIONS, METHODS, PRUNE_SCHEMA, PRUNING_REGISTRIES
 
 Batches = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
 
@@ -126,7 +126,7 @@ class Pruner:
 
 def prune_config(raw: dict[str, Any]) -> PruneConfig:
     """A validated `prune:` section; any problem is a one-line UserError naming the key."""
-    return validate(PruneConfig, raw, PRUNING_REGISTRIES)
+    return validate(PRUNE_SCHEMA, raw, PRUNING_REGISTRIES)
 
 
 def _no_batches() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:

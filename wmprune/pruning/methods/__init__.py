@@ -6,6 +6,7 @@ allocations and scorers of its own (`PruningMethod.allocations`, `.scorers`), me
 ones.
 """
 
+from wmprune.config import prune_schema
 from wmprune.pruning.allocation import SHARED_ALLOCATIONS
 from wmprune.pruning.budget import Allocation
 from wmprune.pruning.methods.base import PruningMethod
@@ -37,9 +38,17 @@ ALLOCATIONS: dict[str, Allocation] = {**SHARED_ALLOCATIONS, **{
     name: allocation for method in METHODS.values() for name, allocation in method.allocations.items()}}
 SCORERS: dict[str, type[Score]] = {name: score for method in METHODS.values() for name, score in method.scorers.items()}
 
+# The prune section: the keys every run has, each method's section under its name, and the top-level keys its
+# class or a base class brings (`knobs`, in the order of METHODS, each once).
+PRUNE_SCHEMA = prune_schema(
+    {name: method.section for name, method in METHODS.items() if "section" in vars(method) and method.section},
+    list(dict.fromkeys(cls.knobs for method in METHODS.values() for cls in method.__mro__
+                       if "knobs" in vars(cls) and cls.knobs)))
+
 # What the prune section's names are checked against (wmprune.catalog adds models and datasets).
 PRUNING_REGISTRIES = {
     "methods": METHODS, "allocations": ALLOCATIONS, "schedules": SCHEDULES, "scorers": SCORERS,
     "default_allocations": {name: method.default_allocation for name, method in METHODS.items()},
     "gradual_methods": {name for name, method in METHODS.items() if issubclass(method, GradualPruning)},
+    "run_checks": {name: method.check_run for name, method in METHODS.items()},
 }

@@ -20,19 +20,28 @@ from wmprune.pruning.mask import MaskSet
 from wmprune.pruning.scores import Score
 
 if TYPE_CHECKING:
-    from wmprune.config import PruneConfig
+    from wmprune.config import Knobs, MethodSection, PruneConfig, TrainConfig
 
 
 class PruningMethod:
     """What the Pruner drives. The base class trains dense: masks stay all ones.
 
-    A method adds to the registries what only it brings: `allocations` (name → allocation, e.g. WeightMom's
-    layer importance) and `scorers` (values of `prune.score`); the methods package merges them.
+    A method brings what only it knows, and the methods package merges it into the registries and the config
+    schema: `section` (its `prune.<name>:` keys), `knobs` (keys at the prune section's top level),
+    `allocations` (name → allocation, e.g. WeightMom's layer importance), `scorers` (values of `prune.score`)
+    and `check_run` (what it needs of the rest of the run config).
     """
 
     default_allocation = "uniform"  # used when `prune.allocation` is left out
+    section: type[MethodSection] | None = None
+    knobs: type[Knobs] | None = None
     allocations: dict[str, Allocation] = {}
     scorers: dict[str, type[Score]] = {}
+
+    @staticmethod
+    def check_run(prune: PruneConfig, train: TrainConfig) -> None:
+        """Raise ValueError (one line naming the key) when the rest of the run config cannot work with this
+        method; called when a run config is validated."""
 
     def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         self.masks = masks

@@ -14,7 +14,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+from pydantic import Field, ValidationInfo, field_validator
 
+from wmprune.config import Knobs, registry
 from wmprune.pruning.budget import Allocation
 from wmprune.pruning.context import TrainingContext
 from wmprune.pruning.mask import MaskSet
@@ -26,8 +28,26 @@ if TYPE_CHECKING:
     from wmprune.config import PruneConfig
 
 
+class GradualKnobs(Knobs):
+    """`prune.shuffle`, the layer-wise shuffle control of any gradual method."""
+
+    shuffle: bool = Field(False, description="gradual methods: random weights inside each layer at every event")
+
+    @field_validator("shuffle")
+    @classmethod
+    def _shuffle_needs_a_schedule(cls, v: bool, info: ValidationInfo) -> bool:
+        """The shuffle control replaces the ranking at pruning events of a gradual method."""
+        gradual = registry(info, "gradual_methods")
+        method = info.data.get("method")  # absent when the method itself was invalid
+        if v and method is not None and method not in gradual:
+            raise ValueError(f"needs a gradual method ({', '.join(sorted(gradual))}), not prune.method {method}")
+        return v
+
+
 class GradualPruning(ScorePruning):
     """Prune along the sparsity schedule (`prune.schedule`); subclasses choose the score."""
+
+    knobs = GradualKnobs
 
     def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         super().__init__(masks, cfg, allocate, context)

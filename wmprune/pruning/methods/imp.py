@@ -15,10 +15,12 @@ Default allocation `global` (Frankle et al. 2020 prune VGG/ResNet globally).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, Self
 
 import torch
+from pydantic import Field
 
+from wmprune.config import MethodSection
 from wmprune.pruning.budget import Allocation
 from wmprune.pruning.context import TrainingContext
 from wmprune.pruning.mask import MaskSet
@@ -29,9 +31,23 @@ if TYPE_CHECKING:
     from wmprune.config import PruneConfig
 
 
+class ImpSection(MethodSection):
+    """`prune.imp:` prune–rewind–retrain levels."""
+
+    levels: int = Field(4, ge=1, le=30)
+    rewind_epoch: int = Field(1, ge=0)
+    budget: Literal["equal", "full"] = "equal"
+
+    def for_epochs(self, epochs: int, in_use: bool) -> Self:
+        if in_use and self.rewind_epoch >= epochs:
+            raise ValueError(f"prune.imp.rewind_epoch ({self.rewind_epoch}) must be below train.epochs ({epochs})")
+        return self
+
+
 class IterativeMagnitude(ScorePruning):
     score_class = Score
     default_allocation = "global"
+    section = ImpSection
 
     def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         super().__init__(masks, cfg, allocate, context)

@@ -8,8 +8,11 @@ Default allocation `global`: one magnitude threshold over the whole network.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
+from pydantic import Field
+
+from wmprune.config import MethodSection
 from wmprune.pruning.methods.gradual import GradualPruning
 from wmprune.pruning.schedules import SparsitySchedule, build_schedule
 from wmprune.pruning.scores import Score
@@ -18,11 +21,24 @@ if TYPE_CHECKING:
     from wmprune.config import PruneConfig
 
 
+class MagnitudeSection(MethodSection):
+    """`prune.magnitude:` when it prunes. Left out: half of train.epochs."""
+
+    epoch: int | None = Field(None, ge=0)
+
+    def for_epochs(self, epochs: int, in_use: bool) -> Self:
+        one_shot = self.epoch if self.epoch is not None else epochs // 2
+        if in_use and one_shot > epochs:
+            raise ValueError(f"prune.magnitude.epoch ({one_shot}) is after the last epoch ({epochs})")
+        return self if one_shot == self.epoch else self.model_copy(update={"epoch": one_shot})
+
+
 class OneShotMagnitude(GradualPruning):
     """A `oneshot` schedule placed at `prune.magnitude.epoch`, with |w| as the score."""
 
     score_class = Score
     default_allocation = "global"
+    section = MagnitudeSection
 
     def make_schedule(self, cfg: PruneConfig, steps_per_epoch: int) -> SparsitySchedule:
         epoch = cfg.magnitude.epoch

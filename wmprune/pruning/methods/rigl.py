@@ -45,7 +45,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+from pydantic import Field
 
+from wmprune.config import MethodSection
 from wmprune.errors import UserError
 from wmprune.pruning.budget import Allocation
 from wmprune.pruning.context import MaskChange, TrainingContext
@@ -57,10 +59,21 @@ if TYPE_CHECKING:
     from wmprune.config import PruneConfig
 
 
+class RigLSection(MethodSection):
+    """`prune.rigl:` drop by |w| and grow by |gradient| every `update_every` optimizer steps, with the fraction
+    alpha decayed along a cosine to 0 at `end_fraction` of the run's steps (Evci et al. 2020's defaults)."""
+
+    update_every: int = Field(100, gt=0, description="optimizer steps between mask updates (ΔT)")
+    end_fraction: float = Field(0.75, gt=0, le=1, description="fraction of the steps after which masks stay fixed")
+    alpha: float = Field(0.3, gt=0, lt=1, description="fraction of each layer's active weights moved at step 0 "
+                                                      "of the cosine")
+
+
 class RigL(RandomPruning):
     """Random sparse start (as `random`), then drop by |w| and grow by |gradient| every ΔT steps."""
 
     default_allocation = "erk"
+    section = RigLSection
 
     def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         super().__init__(masks, cfg, allocate, context)

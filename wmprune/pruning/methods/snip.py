@@ -14,7 +14,9 @@ import itertools
 from typing import TYPE_CHECKING
 
 import torch
+from pydantic import Field
 
+from wmprune.config import MethodSection
 from wmprune.pruning.context import TrainingContext
 from wmprune.pruning.mask import MaskSet
 from wmprune.pruning.methods.base import PruneAtInit
@@ -50,6 +52,13 @@ class SensitivityScore(Score):
         return sensitivity
 
 
+class SnipSection(MethodSection):
+    """`prune.snip:` training batches the sensitivity is summed over."""
+
+    batches: int = Field(4, gt=0)
+
+
 class Snip(PruneAtInit):
     score_class = SensitivityScore
     default_allocation = "global"
+    section = SnipSection

@@ -22,7 +22,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+from pydantic import Field
 
+from wmprune.config import MethodSection
 from wmprune.pruning.budget import Allocation, distribute
 from wmprune.pruning.context import MaskChange, TrainingContext
 from wmprune.pruning.mask import MaskSet
@@ -31,13 +33,25 @@ from wmprune.pruning.schedules import cosine_decay
 from wmprune.pruning.scores import SGDMomentumScore
 
 if TYPE_CHECKING:
-    from wmprune.config import PruneConfig
+    from wmprune.config import PruneConfig, TrainConfig
+
+
+class SparseMomentumSection(MethodSection):
+    """`prune.sparse_momentum:` fraction of active weights pruned and regrown after the first epoch."""
+
+    prune_rate: float = Field(0.5, gt=0, lt=1)
 
 
 class SparseMomentum(RandomPruning):
     """Random sparse start (as `random`), then prune–redistribute–regrow after every epoch."""
 
     default_allocation = "erk"
+    section = SparseMomentumSection
+
+    @staticmethod
+    def check_run(prune: PruneConfig, train: TrainConfig) -> None:
+        if train.momentum == 0:
+            raise ValueError("prune.method sparse_momentum regrows by the SGD momentum buffer; set train.momentum > 0")
 
     def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         super().__init__(masks, cfg, allocate, context)

@@ -28,7 +28,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+from pydantic import Field, ValidationInfo, field_validator
 
+from wmprune.config import Knobs, registered
 from wmprune.pruning.budget import LayerStats, distribute
 from wmprune.pruning.context import TrainingContext
 from wmprune.pruning.mask import MaskSet
@@ -36,7 +38,26 @@ from wmprune.pruning.methods.gradual import GradualPruning
 from wmprune.pruning.scores import Score, SGDMomentumScore
 
 if TYPE_CHECKING:
-    from wmprune.config import PruneConfig
+    from wmprune.config import PruneConfig, TrainConfig
+
+
+class WeightMomKnobs(Knobs):
+    """WeightMom's keys, at the prune section's top level: rule 1's score and EMA, rule 3's exponent."""
+
+    score: registered("score", "scorers") = Field("momentum", description="weightmom: momentum (EMA of |w|), "
+                                                                        "magnitude or sgd_momentum")
+    beta: float | None = Field(None, ge=0, lt=1, description="EMA decay; left out: 1 − 1/momentum_horizon")
+    momentum_horizon: int | None = Field(None, ge=1, description="EMA horizon in optimizer steps; left out: "
+                                         "schedule.every_steps")
+    gamma: float = Field(1.0, ge=0, description="weightmom allocation: exponent on the momentum ratio")
+
+    @field_validator("momentum_horizon")
+    @classmethod
+    def _one_horizon(cls, v: int | None, info: ValidationInfo) -> int | None:
+        """β is given either directly or by its horizon, not both."""
+        if v is not None and info.data.get("beta") is not None:
+            raise ValueError("set prune.beta or prune.momentum_horizon (β = 1 − 1/horizon), not both")
+        return v
 
 
 def ema_beta(cfg: PruneConfig) -> float:
@@ -106,8 +127,14 @@ class WeightMom(GradualPruning):
     """Gradual pruning by the chosen score (rules 1, 2 and 4); rule 3 is the `weightmom` allocation."""
 
     default_allocation = "weightmom"
+    knobs = WeightMomKnobs
     allocations = {"weightmom": weightmom_allocation}
     scorers = SCORERS
+
+    @staticmethod
+    def check_run(prune: PruneConfig, train: TrainConfig) -> None:
+        if prune.score == "sgd_momentum" and train.momentum == 0:
+            raise ValueError("prune.score sgd_momentum is the SGD momentum buffer; set train.momentum > 0")
 
     @property
     def score_class(self) -> type[Score]:
