@@ -18,6 +18,7 @@ from wmprune.pruning.methods.random_mask import RandomPruning
 from wmprune.pruning.methods.rigl import RigL
 from wmprune.pruning.methods.snip import Snip
 from wmprune.pruning.methods.sparse_momentum import SparseMomentum
+from wmprune.pruning.methods.synflow import SynFlow
 from wmprune.pruning.methods.weightmom import WeightMom
 from wmprune.pruning.schedules import SCHEDULES
 from wmprune.pruning.scores import Score
@@ -32,6 +33,7 @@ METHODS: dict[str, type[PruningMethod]] = {
     "rigl": RigL,
     "random": RandomPruning,
     "snip": Snip,
+    "synflow": SynFlow,
 }
 
 ALLOCATIONS: dict[str, Allocation] = {**SHARED_ALLOCATIONS, **{
