@@ -19,7 +19,7 @@ from rich.console import Console
 
 from wmprune.commands.bench import NETWORK, BenchOptions, bench_run, parse_counts
 from wmprune.catalog import build_config
-from wmprune.commands.train import train
+from wmprune.runtime.trainer import train
 
 
 def train_run(directory: Path, width: float, sparsity: float) -> None:

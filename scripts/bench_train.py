@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from wmprune.catalog import build_config
-from wmprune.commands.train import train_one_epoch
+from wmprune.runtime.trainer import train_one_epoch
 from wmprune.data.loader import TensorLoader, channel_stats
 from wmprune.data.synthetic import random_images
 from wmprune.models import build_model

@@ -17,11 +17,11 @@ import torch
 from rich.console import Console
 from torch import nn
 
-import wmprune.commands.train as train_command
 from wmprune.catalog import build_config
 from wmprune.runtime.devices import World, close, init_world
 from wmprune.runtime.loaders import load_splits, make_loaders
 from wmprune.runtime.metrics import evaluate
+from wmprune.runtime.trainer import train
 
 
 def config(method: str) -> dict:
@@ -57,12 +57,10 @@ def fingerprint(run, cfg) -> dict:
 def main(out: Path, methods: list[str]) -> None:
     world = init_world()
     runs = []
-    build_run = train_command.build_run
-    train_command.build_run = lambda *args, **kwargs: runs.append(build_run(*args, **kwargs)) or runs[-1]
     fingerprints = {}
     for method in methods:
         cfg = build_config(config(method))
-        train_command.train(cfg, out / method, False, Console(quiet=True, record=True), world)
+        train(cfg, out / method, False, Console(quiet=True, record=True), world, on_start=runs.append)
         fingerprints[method] = fingerprint(runs[-1], cfg)
     (out / f"rank{world.rank}.json").write_text(json.dumps(fingerprints))
     close(world)

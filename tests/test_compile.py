@@ -6,10 +6,10 @@ from functools import partial
 import torch
 from rich.console import Console
 
-import wmprune.commands.train as train_command
 from tests.conftest import write_config
 from wmprune.catalog import build_config
 from wmprune.config import read_yaml
+from wmprune.runtime.trainer import train
 
 
 def test_pruning_events_do_not_recompile(tmp_path, monkeypatch):
@@ -22,22 +22,18 @@ def test_pruning_events_do_not_recompile(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "compile", partial(torch.compile, backend=counting_backend))
     torch._dynamo.reset()
     runs, after_epoch = [], []
-    build_run = train_command.build_run
 
-    def capture(*args, **kwargs):
-        run = build_run(*args, **kwargs)
+    def count_graphs_after_each_epoch(run):
         epoch_end = run.pruner.epoch_end
         run.pruner.epoch_end = lambda epoch: (after_epoch.append(len(graphs)), epoch_end(epoch))
         runs.append(run)
-        return run
 
-    monkeypatch.setattr(train_command, "build_run", capture)
     config = write_config(tmp_path / "c.yaml", model={"name": "alexnet", "width": 0.125},
                           train={"epochs": 3, "lr": 0.05, "compile": True},
                           prune={"method": "weightmom", "target_sparsity": 0.9,
                                  "schedule": {"start_epoch": 0, "end_epoch": 3, "every_steps": 3}})
     cfg = build_config(read_yaml(config))
-    train_command.train(cfg, tmp_path / "run", False, Console(quiet=True, record=True))
+    train(cfg, tmp_path / "run", False, Console(quiet=True, record=True), on_start=count_graphs_after_each_epoch)
     assert runs[0].pruner.sparsity() > 0.85
     # Epoch 1 compiles the training and evaluation graphs; epochs 2 and 3 prune every 3 steps and add none.
     assert after_epoch[0] > 0 and after_epoch == [after_epoch[0]] * 3, after_epoch

@@ -12,7 +12,7 @@ from rich.console import Console
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from wmprune.catalog import build_config
-from wmprune.commands.train import train_one_epoch
+from wmprune.runtime.trainer import train_one_epoch
 from wmprune.runtime.console import progress_bar
 from wmprune.runtime.devices import World
 from wmprune.runtime.run import build_run

@@ -24,7 +24,7 @@ from wmprune.inference.kernels import IM2COL, im2col
 from wmprune.inference.plan import DENSE, candidate_kernels, fingerprint, weight_layers
 from wmprune.inference.timing import Timing, in_memory_format
 from wmprune.models import build_model
-from wmprune.commands.train import train
+from wmprune.runtime.trainer import train
 
 MODELS = ["alexnet", "vgg16", "resnet50"]
 
