@@ -78,7 +78,7 @@ def restore(run: Run, state: dict) -> None:
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
-    run.epoch, run.step, run.seconds, run.metrics = state["epoch"], state["step"], state["seconds"], state["metrics"]
+    run.epoch, run.seconds, run.metrics = state["epoch"], state["seconds"], state["metrics"]
     restore_rng(state["rng"])
     if run.world.rank > 0:  # the checkpoint holds rank 0's RNG states; the others draw a dropout stream apart
         torch.manual_seed(run.cfg.seed + run.world.rank + run.world.size * run.epoch)

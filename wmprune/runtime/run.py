@@ -42,9 +42,13 @@ class Run:
     world: World
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> training loss
     epoch: int = 0
-    step: int = 0
     seconds: float = 0.0
     metrics: list[dict] = field(default_factory=list)  # one row per finished epoch (metrics.csv)
+
+    @property
+    def step(self) -> int:
+        """Optimizer steps so far: the pruner's count, the one clock of the run (a checkpoint restores it)."""
+        return self.pruner.steps
 
 
 def check_distributed(cfg: RunConfig, world: World, device: torch.device) -> None:

@@ -44,7 +44,6 @@ def train_one_epoch(run: Run, progress: Progress, task) -> dict[str, float]:
         loss.backward()
         run.optimizer.step()
         run.scheduler.step()
-        run.step += 1
         run.pruner.step()
         # Accumulate on the device: one host sync per epoch, not per step.
         loss_sum += loss.detach().double() * len(labels)
