@@ -3,6 +3,7 @@
 
 import csv
 import os
+import re
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from rich.console import Console
 from torch import nn
 
 from tests.conftest import ROOT, write_config
+from tests.printed_numbers import assert_printed_quotient
 from wmprune.commands import bench
 from wmprune.catalog import build_config
 from wmprune.config import read_yaml
@@ -231,5 +233,8 @@ def test_bench_inference_script_smoke(tmp_path):
                            "--sparsity", "0.9", "--repeats", "2", "--samples", "4", "--out", str(tmp_path / "run")],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
-    last = done.stdout.strip().splitlines()[-1]
-    assert last.startswith("speedup=") and float(last.removeprefix("speedup=")) > 0
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1].startswith("speedup="), lines[-1]
+    times = re.search(r"dense (?P<dense>[\d.]+) ms, sparse plan (?P<sparse>[\d.]+) ms", lines[-2])
+    assert times, lines[-2]
+    assert_printed_quotient(lines[-1].removeprefix("speedup="), times["dense"], times["sparse"])
