@@ -179,6 +179,7 @@ def tiny_run(tmp_path_factory):
     return root / "runs" / "tiny"
 
 
+@pytest.mark.slow
 def test_bench_writes_inference_csv_and_report_picks_it_up(tiny_run, cli, tmp_path):
     code, out, err = cli("bench", "--run", tiny_run, "--batch", "1,2", "--threads", "1", "--repeats", "2",
                          "--samples", "6")
@@ -210,6 +211,7 @@ def test_bench_writes_inference_csv_and_report_picks_it_up(tiny_run, cli, tmp_pa
     assert "speedup_b1_t1" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, needle", [
     (["--run", "{tmp}/nowhere"], "not a run directory"),
     (["--run", "{broken}"], "cannot load checkpoint"),
@@ -227,6 +229,7 @@ def test_bench_mistakes_are_one_line_and_exit_2(tiny_run, cli, tmp_path, args, n
     assert len(err.strip().splitlines()) == 1 and needle in err, err
 
 
+@pytest.mark.slow
 def test_bench_inference_script_smoke(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_inference.py"), "--width", "0.0625",

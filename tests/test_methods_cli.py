@@ -9,6 +9,9 @@ import torch
 from tests.conftest import write_config
 from wmprune.pruning.allocation import ALLOCATIONS
 
+# Every test here trains through `wmprune train`.
+pytestmark = pytest.mark.slow
+
 BASE = {"method": "weightmom", "target_sparsity": 0.9, "schedule": {"start_epoch": 0, "end_epoch": 1, "every_steps": 4},
         "rigl": {"update_every": 4}}  # 28 steps, T_end 21: five updates
 

@@ -7,11 +7,15 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from tests.cifar_files import write_cifar10
 from tests.conftest import ROOT, write_config
 from tests.event_files import scalars
+
+# Trains, kills and resumes real runs in child processes.
+pytestmark = pytest.mark.slow
 
 EPOCHS = 4
 

@@ -55,6 +55,7 @@ def sweep_dir(tmp_path, cli, monkeypatch):
     return runs
 
 
+@pytest.mark.slow
 def test_each_state_is_told_apart(sweep_dir, cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "150")  # a terminal wide enough for the whole run names
     code, out, err = cli("runs", sweep_dir, "--csv")
@@ -104,6 +105,7 @@ def test_a_missing_directory_is_one_line_and_exit_2(tmp_path, cli):
     assert code == 2 and err.count("\n") == 1 and "nowhere" in err
 
 
+@pytest.mark.slow
 def test_runs_imports_neither_torch_nor_pandas_and_opens_only_the_small_run_files(tmp_path):
     """What keeps `wmprune runs` instant on a sweep of hundreds of runs, counted rather than timed: no heavy
     import, and per run at most state.json, summary.csv and metrics.csv opened (never the checkpoint)."""

@@ -16,6 +16,9 @@ import pytest
 from tests.conftest import ROOT, write_config
 from tests.printed_numbers import assert_printed_quotient
 
+# Every script runs in a child process, most of them training.
+pytestmark = pytest.mark.slow
+
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 

@@ -52,6 +52,7 @@ def test_channel_stats_match_float64_reference():
     torch.testing.assert_close(std, pixels.std(1).float())
 
 
+@pytest.mark.slow
 def test_default_val_size_is_written_resolved_and_zero_trains_on_all(tmp_path, cli):
     assert build_config({"data": {"name": "cifar10"}}).data.val_size == 5000
     assert build_config({"data": {"name": "fashion-mnist"}}).data.val_size == 5000
@@ -80,6 +81,7 @@ def test_val_size_too_large_is_one_line(tmp_path, cli):
     assert code == 2 and "data.val_size" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_eval_normalises_with_the_statistics_in_the_checkpoint(tmp_path, cli, monkeypatch):
     """`wmprune eval` does not recompute mean and std from the training split: the checkpoint has them."""
     config = write_config(tmp_path / "c.yaml", train={"epochs": 1, "lr": 0.05})
