@@ -145,11 +145,17 @@ def test_gpu_sweep_returns_only_when_its_training_children_have_stopped(tmp_path
     deadline = time.monotonic() + 240
     while len(list(hooks.glob("*.training"))) < 2 and script.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
-    children = [int(marker.stem) for marker in hooks.glob("*.training")]
     timer = subprocess.run(["pgrep", "-P", str(script.pid), "-x", "timeout"], capture_output=True, text=True).stdout
-    assert len(children) == 2 and timer, f"the sweep's children did not start: {script.poll()=}"
-    os.kill(int(timer), signal.SIGALRM)
-    stdout, stderr = script.communicate(timeout=120)
+    try:
+        children = [int(marker.stem) for marker in hooks.glob("*.training")]
+        assert len(children) == 2 and timer, f"the sweep's children did not start: {script.poll()=}"
+        os.kill(int(timer), signal.SIGALRM)
+        stdout, stderr = script.communicate(timeout=120)
+    finally:
+        if script.poll() is None:  # failed before time was up: stop the sweep (timeout's pid is its group's id)
+            if timer:
+                os.killpg(int(timer), signal.SIGKILL)
+            script.kill()
     assert script.returncode == 0, stderr[-3000:]
     assert [pid for pid in children if _alive(pid)] == []
     assert stdout.strip().splitlines()[-1] == f"gpu_sweep: 0 runs finished, time was up after 600 s → {out}/runs.tgz"
