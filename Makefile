@@ -11,7 +11,7 @@ SWEEP_FLAGS = $(if $(WORKERS),--workers $(WORKERS)) $(if $(GPUS),--gpus $(GPUS))
 # The run whose per-layer sparsity is plotted next to the tables.
 LAYERS_RUN = $*-weightmom-s0.9-seed0
 
-.PHONY: install quickstart test data gpu-wheels clean reproduce reproduce-fashion-mnist reproduce-digits-compare $(addprefix reproduce-,$(PAIRS) digits)
+.PHONY: install quickstart test test-fast data gpu-wheels clean reproduce reproduce-fashion-mnist reproduce-digits-compare $(addprefix reproduce-,$(PAIRS) digits)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ quickstart: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The suite without the tests marked slow (real trainings, child processes): under a minute, for every edit.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 # Real Fashion-MNIST (Xiao et al. 2017, arXiv 1708.07747). As root with apt: Debian's package (files in
 # /usr/share/datasets/fashion-mnist/; apt-get update only if the package is not yet known). Where that is

@@ -62,8 +62,8 @@ def main() -> None:
         pil.append(pil_epoch(images, labels, args))
     tensor_seconds, pil_seconds = statistics.median(tensor), statistics.median(pil)
     print(f"{args.images} images, batch {args.batch}, {args.device}, {torch.get_num_threads()} thread(s), median "
-          f"of {args.repeats} interleaved epochs: TensorLoader {tensor_seconds:.3f} s/epoch, PIL per image "
-          f"{pil_seconds:.3f} s/epoch")
+          f"of {args.repeats} interleaved epochs: TensorLoader {tensor_seconds:.6f} s/epoch, PIL per image "
+          f"{pil_seconds:.6f} s/epoch")
     print(f"ratio={pil_seconds / tensor_seconds:.1f}")
 
 

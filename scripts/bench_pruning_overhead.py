@@ -138,7 +138,7 @@ def main() -> None:
     print(f"{args.model}×{args.width}, batch {args.batch}, {layout}, {args.threads} thread(s), {SPARSITY:.0%} "
           f"sparse, median of {args.repeats} interleaved repeats of {args.steps} steps:")
     for kind, seconds in medians.items():
-        print(f"  {kind:12s} {seconds * 1e3:8.1f} ms/step  overhead {overhead[kind]:+.4f}")
+        print(f"  {kind:12s} {seconds * 1e3:10.3f} ms/step  overhead {overhead[kind]:+.4f}")
     print(f"  wmprune's Pruner.step() alone: {bookkeeping * 1e3:.2f} ms, {bookkeeping / dense:.4f} of a dense step")
     ours, theirs = event_seconds(args)
     print(f"one pruning event, resnet50×{args.event_width}: wmprune {ours:.3f} s, "

@@ -193,7 +193,7 @@ def main() -> None:
     ours_s, recipe_s = medians["ours"], medians["recipe"]
     print(f"{args.model}×{args.width}, batch {args.batch}, {args.images} CIFAR-shaped images, {args.threads} "
           f"thread(s), pruning every {args.every_steps} steps, median of {args.epochs} interleaved epochs "
-          f"after a warm-up: wmprune {ours_s:.2f} s/epoch, PyTorch recipe {recipe_s:.2f} s/epoch")
+          f"after a warm-up: wmprune {ours_s:.4f} s/epoch, PyTorch recipe {recipe_s:.4f} s/epoch")
     print(f"ratio={recipe_s / ours_s:.2f}")
 
 

@@ -28,13 +28,28 @@ if command -v nvidia-smi >/dev/null 2>&1; then
     SAMPLER=$!
 fi
 
-# timeout signals the sweep's whole process group, its training children included; 124 means time was up.
+# timeout leads a process group of its own (its pid is the group's id) and signals the whole group, the
+# sweep's training children included; 124 means time was up.
 set +e
 timeout -s TERM --kill-after=30 "$LIMIT" "$PYTHON" -m wmprune sweep --grid "$GRID" --out "$RUNS" \
-    ${WORKERS:+--workers "$WORKERS"} > "$OUT/sweep.log" 2>&1
+    ${WORKERS:+--workers "$WORKERS"} > "$OUT/sweep.log" 2>&1 &
+GROUP=$!
+wait "$GROUP"
 STATUS=$?
 set -e
 [[ -n "$SAMPLER" ]] && kill "$SAMPLER"
+
+# timeout returns when the sweep has exited, but its children may still be exiting (or ignore the TERM):
+# what is packed, and this script's return, wait until no live process of the group is left (KILL after
+# the same 30 s). Zombies are left out: they are gone, and a container's init may never reap them.
+group_alive() {
+    ps -e -o pgid= -o stat= | awk -v group="$GROUP" '$1 == group && $2 !~ /^Z/ {alive = 1} END {exit !alive}'
+}
+for _ in $(seq 300); do group_alive || break; sleep 0.1; done
+if group_alive; then
+    kill -KILL -- "-$GROUP" 2>/dev/null || true
+    while group_alive; do sleep 0.1; done
+fi
 
 find "$RUNS" -name summary.csv -newer "$START" -printf '%h\n' | sort > "$OUT/finished.txt"
 rm -f "$START"

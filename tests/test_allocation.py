@@ -84,6 +84,7 @@ def test_erk_density_follows_sum_over_product_of_dims_and_caps_dense():
     assert float(density[1] / density[2]) == pytest.approx(float(ratio[0] / ratio[1]), rel=0.01)
 
 
+@pytest.mark.slow
 def test_allocation_module_imports_on_its_own():
     import subprocess
     import sys

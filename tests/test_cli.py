@@ -15,6 +15,7 @@ def _summary(run_dir):
         return next(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["cifar10", "cifar100"])
 @pytest.mark.parametrize("model", ["alexnet", "vgg16", "resnet50"])
 def test_train_then_eval_on_cifar_files(tmp_path, cli, dataset, model):
@@ -42,6 +43,7 @@ def test_train_then_eval_on_cifar_files(tmp_path, cli, dataset, model):
     assert measured["sparsity"] == pytest.approx(sparsity)
 
 
+@pytest.mark.slow
 def test_quickstart_on_digits_reaches_90_percent(tmp_path, cli):
     run_dir = tmp_path / "quickstart"
     code, out, err = cli("train", "--config", ROOT / "configs/quickstart.yaml", "--out", run_dir)
@@ -55,6 +57,7 @@ def test_quickstart_on_digits_reaches_90_percent(tmp_path, cli):
     assert abs(json.loads(out)["test_top1"] - float(summary["test_top1"])) <= 0.01
 
 
+@pytest.mark.slow
 def test_synthetic_runs_say_so(tmp_path, cli):
     code, out, err = cli("train", "--config", write_config(tmp_path / "c.yaml"), "--out", tmp_path / "run")
     assert code == 0, err
@@ -82,6 +85,7 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, cli, args, needle):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_existing_run_is_not_overwritten(tmp_path, cli):
     config = write_config(tmp_path / "c.yaml", train={"epochs": 1, "lr": 0.05},
                           prune={"method": "none"})

@@ -23,6 +23,7 @@ def _run_directories() -> list[Path]:
     return sorted(path.parent for path in STUDIES.glob(f"*/runs/*/{results.CONFIG}"))
 
 
+@pytest.mark.slow
 def test_every_committed_run_directory_is_named_by_its_config_identity():
     directories = _run_directories()
     assert len(directories) > 400

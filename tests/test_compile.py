@@ -3,6 +3,7 @@ between steps, and dynamo guards parameters by identity, not by value."""
 
 from functools import partial
 
+import pytest
 import torch
 from rich.console import Console
 
@@ -10,6 +11,9 @@ from tests.conftest import write_config
 from wmprune.catalog import build_config
 from wmprune.config import read_yaml
 from wmprune.runtime.trainer import train
+
+# Trains a compiled run.
+pytestmark = pytest.mark.slow
 
 
 def test_pruning_events_do_not_recompile(tmp_path, monkeypatch):

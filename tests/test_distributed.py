@@ -22,6 +22,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
 
 
+@pytest.mark.slow
 def test_every_method_trains_one_network_across_two_processes(tmp_path):
     methods = sorted(set(METHODS) - {"none"})
     # One launch for all methods: process start-up and gloo set-up would otherwise dominate.
@@ -38,6 +39,7 @@ def test_every_method_trains_one_network_across_two_processes(tmp_path):
         assert first["test_top1"] == pytest.approx(first["whole_test_top1"], abs=1e-9), method
 
 
+@pytest.mark.slow
 def test_the_command_under_torchrun_writes_one_run(tmp_path, cli):
     config = write_config(tmp_path / "c.yaml", model={"name": "alexnet", "width": 0.125},
                           prune={"method": "snip", "target_sparsity": 0.9})

@@ -7,7 +7,7 @@ shared by the tests below; the children are real `python -m wmprune train` proce
 import json
 import math
 import shutil
-import time
+import subprocess
 from collections import Counter
 
 import pandas as pd
@@ -42,13 +42,11 @@ def _statuses(out):
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
-    """(grid, runs directory, seconds the first invocation took)."""
+    """(grid, runs directory, the first invocation's outcomes)."""
     root = tmp_path_factory.mktemp("sweep")
     grid = write_grid(root, {"prune.method": ["weightmom", "gmp"], "prune.target_sparsity": [0.5, 0.9],
                              "seed": [0, 1]})
-    started = time.perf_counter()
-    outcomes = run_sweep(grid, root / "runs", workers=2, gpus=[])
-    return grid, root / "runs", time.perf_counter() - started, outcomes
+    return grid, root / "runs", run_sweep(grid, root / "runs", workers=2, gpus=[])
 
 
 def _run(runs, method, sparsity, seed):
@@ -59,8 +57,9 @@ def _run(runs, method, sparsity, seed):
     raise AssertionError("run not found")
 
 
-def test_sweep_trains_10_runs_and_a_second_call_trains_none(swept, cli):
-    grid, runs, first_seconds, outcomes = swept
+@pytest.mark.slow
+def test_sweep_trains_10_runs_and_a_second_call_trains_none(swept, cli, monkeypatch):
+    grid, runs, outcomes = swept
     assert [o.status for o in outcomes] == ["finished"] * 10
     summaries = [results.read_csv(p)[0] for p in runs.glob(f"*/{results.SUMMARY}")]
     assert len(summaries) == 10
@@ -69,17 +68,24 @@ def test_sweep_trains_10_runs_and_a_second_call_trains_none(swept, cli):
     assert sorted(round(float(s["sparsity"]), 2) for s in summaries) == [0.0] * 2 + [0.5] * 4 + [0.9] * 4
     checkpoints = {p: p.stat().st_mtime_ns for p in runs.glob(f"*/{results.CHECKPOINT}")}
 
-    started = time.perf_counter()
+    started = []
+
+    class CountedPopen(subprocess.Popen):
+        def __init__(self, args, *rest, **options):
+            started.append(args)
+            super().__init__(args, *rest, **options)
+
+    monkeypatch.setattr(subprocess, "Popen", CountedPopen)
     code, out, err = cli("sweep", "--grid", grid, "--out", runs, "--workers", "2")
-    second_seconds = time.perf_counter() - started
     assert code == 0, err
     assert set(_statuses(runs).values()) == {"skipped"}
     assert {p: p.stat().st_mtime_ns for p in runs.glob(f"*/{results.CHECKPOINT}")} == checkpoints
-    assert second_seconds < first_seconds / 5, (first_seconds, second_seconds)
+    assert started == []  # no training process, nor any other
 
 
+@pytest.mark.slow
 def test_sweep_resumes_an_unfinished_run(swept, cli):
-    grid, runs, _, _ = swept
+    grid, runs, _ = swept
     run = _run(runs, "gmp", 0.5, 1)
     (run / results.SUMMARY).unlink()  # as if the sweep had been killed after the last checkpoint
     code, out, err = cli("sweep", "--grid", grid, "--out", runs)
@@ -90,8 +96,9 @@ def test_sweep_resumes_an_unfinished_run(swept, cli):
     assert (run / results.SUMMARY).exists()
 
 
+@pytest.mark.slow
 def test_report_has_seed_statistics_and_equal_drop_table(swept, cli, tmp_path):
-    _, runs, _, _ = swept
+    _, runs, _ = swept
     code, out, err = cli("report", runs, "--out", tmp_path)
     assert code == 0, err
     table = pd.read_csv(tmp_path / "synthetic-vgg16.accuracy.csv")
@@ -187,10 +194,11 @@ def test_paired_interval_to_weightmom_and_not_reached_is_said():
     assert "not reached" in text.splitlines()[2]  # within 0.5 of 93: nobody
 
 
+@pytest.mark.slow
 def test_a_named_variant_can_be_the_reference(swept, cli, tmp_path):
     """An ablation names WeightMom's own rows (momentum-weightmom): `--reference` makes them the side every
     paired interval is against. Swapping the reference flips the sign of the same per-seed differences."""
-    _, runs, _, _ = swept
+    _, runs, _ = swept
     tables = {}
     for reference in ("weightmom", "gmp"):
         code, out, err = cli("report", runs, "--out", tmp_path / reference, "--reference", reference)
@@ -211,8 +219,9 @@ def test_a_named_variant_can_be_the_reference(swept, cli, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_a_page_without_dense_runs_says_so(swept, cli, tmp_path):
-    _, runs, _, _ = swept
+    _, runs, _ = swept
     no_dense = tmp_path / "no-dense"
     no_dense.mkdir()
     for run in runs.glob(f"*/{results.SUMMARY}"):
@@ -238,8 +247,9 @@ def test_pairs_from_two_machines_are_counted():
     assert gmp["n_paired"] == 4 and gmp["n_cross_machine"] == 2  # seed 0 (cpu vs gpu) and seed 2 (unrecorded)
 
 
+@pytest.mark.slow
 def test_bitmask_export_is_near_the_bound_and_evaluates_like_the_run(swept, cli, tmp_path):
-    _, runs, _, _ = swept
+    _, runs, _ = swept
     run = _run(runs, "weightmom", 0.9, 0)
     path = tmp_path / "w.safetensors"
     code, out, err = cli("export", "--run", run, "--format", "bitmask", "--out", path)
@@ -261,6 +271,7 @@ def test_bitmask_export_is_near_the_bound_and_evaluates_like_the_run(swept, cli,
     assert abs(json.loads(out)["test_top1"] - float(summary["test_top1"])) <= 0.01
 
 
+@pytest.mark.slow
 def test_a_failing_point_is_recorded_and_the_others_finish(tmp_path, cli):
     grid = write_grid(tmp_path, {"data.name": ["synthetic", "cifar10"]}, dense_baseline=False,
                       data={"name": "synthetic", "root": str(tmp_path / "no-cifar-here"), "batch_size": 64})
@@ -271,6 +282,7 @@ def test_a_failing_point_is_recorded_and_the_others_finish(tmp_path, cli):
     assert rows["cifar10"]["status"] == "failed" and "data.download" in rows["cifar10"]["error"]
 
 
+@pytest.mark.slow
 def test_slurm_executor_runs_a_job_array_through_submitit(tmp_path):
     pytest.importorskip("submitit")
     grid = write_grid(tmp_path, {"seed": [0]}, dense_baseline=False)
@@ -302,6 +314,7 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, cli, args, needle):
     assert len(lines) == 1 and needle in lines[0], err
 
 
+@pytest.mark.slow
 def test_tuning_chooses_on_validation_then_runs_the_choice_everywhere(tmp_path, cli):
     """Variants with the same tuning budget, tried at tuning seeds apart from the evaluation seeds; a choice at
     an edge extends the list; the best mean last-epoch val_top1 runs at every sparsity and evaluation seed;

@@ -22,6 +22,7 @@ def _one_line(err: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, cli, monkeypatch):
     import wmprune.runtime.run as train_module
 
@@ -59,6 +60,7 @@ def _finished_run(tmp_path, cli):
     return config, run_dir
 
 
+@pytest.mark.slow
 def test_hostile_checkpoint_is_refused_without_running_code(tmp_path, cli):
     _, run_dir = _finished_run(tmp_path, cli)
     marker = tmp_path / "pwned"
@@ -69,6 +71,7 @@ def test_hostile_checkpoint_is_refused_without_running_code(tmp_path, cli):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_truncated_checkpoint_is_refused(tmp_path, cli):
     _, run_dir = _finished_run(tmp_path, cli)
     blob = (run_dir / "checkpoint.pt").read_bytes()
@@ -77,6 +80,7 @@ def test_truncated_checkpoint_is_refused(tmp_path, cli):
     assert code == 2 and "damaged" in _one_line(err)
 
 
+@pytest.mark.slow
 def test_resume_with_a_different_config_is_refused(tmp_path, cli):
     config, run_dir = _finished_run(tmp_path, cli)
     (run_dir / "summary.csv").unlink()
@@ -86,6 +90,7 @@ def test_resume_with_a_different_config_is_refused(tmp_path, cli):
     assert _files(run_dir) == before
 
 
+@pytest.mark.slow
 def test_resume_ignores_output_keys(tmp_path, cli):
     """output.* never changes what a run computes: a run saved before output.tensorboard existed resumes."""
     config, run_dir = _finished_run(tmp_path, cli)
@@ -97,6 +102,7 @@ def test_resume_ignores_output_keys(tmp_path, cli):
     assert (run_dir / "summary.csv").exists()
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_the_run(tmp_path, cli):
     config, run_dir = _finished_run(tmp_path, cli)
     (run_dir / "metrics.csv").write_text("garbage\n")
@@ -104,6 +110,7 @@ def test_overwrite_replaces_the_run(tmp_path, cli):
     assert len(list(csv.DictReader(open(run_dir / "metrics.csv")))) == 1
 
 
+@pytest.mark.slow
 def test_overwrite_removes_every_file_wmprune_wrote_and_nothing_else(tmp_path, cli):
     config, run_dir = _finished_run(tmp_path, cli)
     assert cli("export", "--run", run_dir, "--format", "bitmask")[0] == 0

@@ -176,6 +176,7 @@ def _summary(run_dir):
         return next(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_cli_trains_and_evaluates_on_generated_files(tmp_path, debian, cli):
     write_fashion_mnist(tmp_path / "data" / "fashion-mnist", n_train=60, n_test=20)
     config = write_config(tmp_path / "c.yaml", data={"name": "fashion-mnist", "root": str(tmp_path / "data"),
@@ -206,6 +207,7 @@ _REAL_DATA = find(ROOT / "data") is not None
 _REQUIRED = os.environ.get("WMPRUNE_REQUIRE_REAL_DATA") == "1"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _REAL_DATA and not _REQUIRED,
                     reason="real Fashion-MNIST files absent: run `make data` (CI sets WMPRUNE_REQUIRE_REAL_DATA=1)")
 def test_real_fashion_mnist_end_to_end(tmp_path, cli):

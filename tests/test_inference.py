@@ -3,6 +3,7 @@
 
 import csv
 import os
+import re
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from rich.console import Console
 from torch import nn
 
 from tests.conftest import ROOT, write_config
+from tests.printed_numbers import assert_printed_quotient
 from wmprune.commands import bench
 from wmprune.catalog import build_config
 from wmprune.config import read_yaml
@@ -177,6 +179,7 @@ def tiny_run(tmp_path_factory):
     return root / "runs" / "tiny"
 
 
+@pytest.mark.slow
 def test_bench_writes_inference_csv_and_report_picks_it_up(tiny_run, cli, tmp_path):
     code, out, err = cli("bench", "--run", tiny_run, "--batch", "1,2", "--threads", "1", "--repeats", "2",
                          "--samples", "6")
@@ -208,6 +211,7 @@ def test_bench_writes_inference_csv_and_report_picks_it_up(tiny_run, cli, tmp_pa
     assert "speedup_b1_t1" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, needle", [
     (["--run", "{tmp}/nowhere"], "not a run directory"),
     (["--run", "{broken}"], "cannot load checkpoint"),
@@ -225,11 +229,15 @@ def test_bench_mistakes_are_one_line_and_exit_2(tiny_run, cli, tmp_path, args, n
     assert len(err.strip().splitlines()) == 1 and needle in err, err
 
 
+@pytest.mark.slow
 def test_bench_inference_script_smoke(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_inference.py"), "--width", "0.0625",
                            "--sparsity", "0.9", "--repeats", "2", "--samples", "4", "--out", str(tmp_path / "run")],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
-    last = done.stdout.strip().splitlines()[-1]
-    assert last.startswith("speedup=") and float(last.removeprefix("speedup=")) > 0
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1].startswith("speedup="), lines[-1]
+    times = re.search(r"dense (?P<dense>[\d.]+) ms, sparse plan (?P<sparse>[\d.]+) ms", lines[-2])
+    assert times, lines[-2]
+    assert_printed_quotient(lines[-1].removeprefix("speedup="), times["dense"], times["sparse"])

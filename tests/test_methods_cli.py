@@ -9,8 +9,11 @@ import torch
 from tests.conftest import write_config
 from wmprune.pruning.methods import ALLOCATIONS, METHODS
 
+# Every test here trains through `wmprune train`.
+pytestmark = pytest.mark.slow
+
 BASE = {"method": "weightmom", "target_sparsity": 0.9, "schedule": {"start_epoch": 0, "end_epoch": 1, "every_steps": 4},
-        "rigl": {"update_every": 4}}  # 28 steps: RigL's default of 100 would never update
+        "rigl": {"update_every": 4}}  # 28 steps, T_end 21: five updates
 
 
 def _train(tmp_path, cli, *overrides):

@@ -19,6 +19,7 @@ def _zeros(pruner):
     return [w.detach() == 0 for w in pruner.masks.weights]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("allocation", ["weightmom", "global", "uniform"])
 def test_weightmom_hits_target_exactly_and_masks_only_shrink(allocation):
     torch.manual_seed(0)
@@ -36,6 +37,7 @@ def test_weightmom_hits_target_exactly_and_masks_only_shrink(allocation):
     assert abs(pruner.sparsity() - 0.9) < 0.002
 
 
+@pytest.mark.slow
 def test_pruned_weights_stay_exactly_zero_under_momentum_and_weight_decay():
     torch.manual_seed(0)
     model = build_model("vgg16", 10, 0.125)
@@ -122,6 +124,7 @@ def test_state_dict_round_trip_restores_masks_and_scores():
     assert twin.sparsity() == pruner.sparsity() > 0
 
 
+@pytest.mark.slow
 def test_dense_method_prunes_nothing():
     torch.manual_seed(0)
     model = build_model("vgg16", 10, 0.125)
@@ -180,6 +183,7 @@ def test_sgd_momentum_score_without_momentum_is_one_error():
                steps_per_epoch=10, epochs=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("allocation", ["weightmom", "uniform"])
 def test_shuffle_keeps_the_layer_counts_and_randomises_the_weights(allocation):
     """Driven by the same weights, the shuffle control prunes as many weights per layer as the method, but

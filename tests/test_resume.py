@@ -6,19 +6,45 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
+import pytest
 import torch
 
 from tests.cifar_files import write_cifar10
 from tests.conftest import ROOT, write_config
 from tests.event_files import scalars
 
+# Trains, kills and resumes real runs in child processes.
+pytestmark = pytest.mark.slow
+
 EPOCHS = 4
 
+# `python -c KILLED_AT_A_STEP STEP ARGS...`: `wmprune ARGS...`, killed with SIGKILL right after optimizer step
+# STEP, wherever in the epoch that falls.
+KILLED_AT_A_STEP = """
+import os, signal, sys
+from wmprune.cli import main
+from wmprune.pruning.pruner import Pruner
 
-def _train(config, out, *extra) -> subprocess.Popen:
-    command = [sys.executable, "-m", "wmprune", "train", "--config", str(config), "--out", str(out), *extra]
+kill_at_step, real_step = int(sys.argv[1]), Pruner.step
+
+
+def step_then_die(self):
+    real_step(self)
+    if self.steps == kill_at_step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+Pruner.step = step_then_die
+sys.argv = ["wmprune", *sys.argv[2:]]
+main()
+"""
+
+
+def _train(config, out, *extra, kill_at_step: int | None = None) -> subprocess.Popen:
+    arguments = ["train", "--config", str(config), "--out", str(out), *extra]
+    command = ([sys.executable, "-m", "wmprune", *arguments] if kill_at_step is None
+               else [sys.executable, "-c", KILLED_AT_A_STEP, str(kill_at_step), *arguments])
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -47,16 +73,10 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     assert _train(config, reference).wait() == 0
 
-    process = _train(config, interrupted)
-    deadline = time.monotonic() + 120
-    while len(_metrics(interrupted)) < 2 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.02)
-    epoch_seconds = float(next(csv.DictReader(open(interrupted / "metrics.csv")))["seconds"])
-    time.sleep(epoch_seconds / 2)  # land inside epoch 3
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (interrupted / "summary.csv").exists(), "the run finished before it could be killed"
-    assert len(_metrics(interrupted)) < EPOCHS
+    steps_per_epoch = int(next(csv.DictReader(open(reference / "metrics.csv")))["step"])
+    process = _train(config, interrupted, kill_at_step=2 * steps_per_epoch + steps_per_epoch // 2)  # in epoch 3
+    assert process.wait() == -signal.SIGKILL
+    assert len(_metrics(interrupted)) == 2 and not (interrupted / "summary.csv").exists()
 
     resumed = _train(config, interrupted, "--resume")
     assert resumed.wait() == 0, resumed.stderr.read()

@@ -13,6 +13,7 @@ import torch
 from tests.pruning_helpers import make_pruner, train_steps
 from tests.test_methods import EPOCHS, STEPS_PER_EPOCH, assert_pruned_weights_zero, prune_cfg, tiny_net
 from wmprune.errors import UserError
+from wmprune.pruning.methods.rigl import update_interval
 from wmprune.pruning.pruner import prune_config
 
 
@@ -136,6 +137,20 @@ def test_no_update_before_end_fraction_is_a_user_error():
     rigl_pruner(update_every=17)  # T_end = 18: one update at step 17
     with pytest.raises(UserError, match=r"prune\.rigl\.update_every \(18\)"):
         rigl_pruner(update_every=18)
+
+
+@pytest.mark.parametrize("end_step, update_every", [(101, 100), (100, 24), (75, 18), (5, 1), (2, 1)])
+def test_the_default_update_every_is_scaled_only_where_it_leaves_no_update(end_step, update_every):
+    """Runs long enough for ΔT = 100 keep it (no committed run changes); shorter ones get 4 updates, or as
+    many as steps allow."""
+    knobs = prune_config({"method": "rigl"}).rigl
+    assert update_interval(knobs, end_step) == update_every
+    assert update_interval(knobs.model_copy(update={"update_every": 30}), end_step) == 30
+
+
+def test_a_run_too_short_for_any_update_says_to_train_longer():
+    with pytest.raises(UserError, match=r"update_every \(100\) leaves no mask update before step 1.*train for more"):
+        make_pruner(tiny_net(), prune_cfg("rigl", rigl={"end_fraction": 0.05}), STEPS_PER_EPOCH, EPOCHS)
 
 
 def test_missing_gradient_at_an_update_is_a_user_error():

@@ -3,34 +3,53 @@ none can rot unnoticed (bench_inference.py's smoke test lives with the inference
 sourced by gpu_check.sh and gpu_sweep.sh)."""
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, write_config
+from tests.printed_numbers import assert_printed_quotient
+
+# Every script runs in a child process, most of them training.
+pytestmark = pytest.mark.slow
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 
-def _last_line(command: list[str], **env: str) -> str:
+def _output(command: list[str], **env: str) -> str:
     done = subprocess.run(command, capture_output=True, text=True, env={**ENV, **env}, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout.strip().splitlines()[-1]
+    return done.stdout
 
 
-@pytest.mark.parametrize("script, args, figure", [
-    ("bench_loader.py", ["--images", "256", "--batch", "64", "--repeats", "1"], "ratio="),
+def _last_line(command: list[str], **env: str) -> str:
+    return _output(command, **env).strip().splitlines()[-1]
+
+
+# With one repeat (one timed epoch) the median is the one measurement, so each script's last-line figure is the
+# quotient of the two times it prints above it: pattern's groups numerator and denominator.
+@pytest.mark.parametrize("script, args, figure, pattern, minus", [
+    ("bench_loader.py", ["--images", "256", "--batch", "64", "--repeats", "1"], "ratio=",
+     r"TensorLoader (?P<denominator>[\d.]+) s/epoch, PIL per image (?P<numerator>[\d.]+) s/epoch", 0.0),
     ("bench_pruning_overhead.py", ["--width", "0.0625", "--batch", "8", "--steps", "1", "--repeats", "1",
-                                   "--event-width", "0.0625", "--threads", "1"], "overhead="),
+                                   "--event-width", "0.0625", "--threads", "1"], "overhead=",
+     r"dense +(?P<denominator>[\d.]+) ms/step.*\n +wmprune +(?P<numerator>[\d.]+) ms/step", 1.0),
     ("bench_train.py", ["--width", "0.0625", "--batch", "32", "--images", "128", "--epochs", "1",
-                        "--every-steps", "2", "--threads", "1"], "ratio="),
-])
-def test_benchmark_script_smoke(script, args, figure):
-    last = _last_line([sys.executable, str(ROOT / "scripts" / script), *args])
-    assert last.startswith(figure) and float(last.removeprefix(figure)) > -1
+                        "--every-steps", "2", "--threads", "1"], "ratio=",
+     r"wmprune (?P<denominator>[\d.]+) s/epoch, PyTorch recipe (?P<numerator>[\d.]+) s/epoch", 0.0),
+], ids=["bench_loader", "bench_pruning_overhead", "bench_train"])
+def test_benchmark_script_prints_the_quotient_of_its_two_times(script, args, figure, pattern, minus):
+    lines = _output([sys.executable, str(ROOT / "scripts" / script), *args]).strip().splitlines()
+    assert lines[-1].startswith(figure), lines[-1]
+    times = re.search(pattern, "\n".join(lines[:-1]))
+    assert times, lines
+    assert_printed_quotient(lines[-1].removeprefix(figure), times["numerator"], times["denominator"], minus)
 
 
 def test_gpu_check_dry_run_on_cpu(tmp_path):
@@ -87,11 +106,57 @@ def test_gpu_sweep_packs_the_small_files_of_the_runs_it_finished(tmp_path):
     assert _gpu_sweep(grid, runs, tmp_path / "again", 240).startswith("gpu_sweep: 0 runs finished")
 
 
-def test_gpu_sweep_stops_its_training_children_when_time_is_up(tmp_path):
-    # Runs far longer than the limit (a tiny epoch takes about a second), so none can finish in time.
-    grid, runs = _tiny_grid(tmp_path, [0, 1, 2, 3], epochs=500), tmp_path / "runs"
-    assert _gpu_sweep(grid, runs, tmp_path / "out", 8) == (
-        f"gpu_sweep: 0 runs finished, time was up after 8 s → {tmp_path / 'out'}/runs.tgz")
-    time.sleep(1)
-    survivors = subprocess.run(["pgrep", "-f", str(runs)], capture_output=True, text=True).stdout
-    assert survivors == "" and not list(runs.glob("*/summary.csv"))
+# Loaded by every Python process of the sweep below: a training child says it is running, and takes 2 s to
+# stop on SIGTERM, as one finishing a write would.
+SLOW_TO_STOP = """
+import os, signal, sys, time
+from pathlib import Path
+
+if "train" in sys.argv:
+    def _stop_slowly(signum, frame):
+        time.sleep(2)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _stop_slowly)
+    (Path(__file__).parent / f"{os.getpid()}.training").touch()
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie (exited, waiting to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def test_gpu_sweep_returns_only_when_its_training_children_have_stopped(tmp_path):
+    """Time is up (timeout's timer signal, sent once both workers' children are running) while the children
+    take 2 s to stop: the script returns only after they have, so none is left the moment it returns."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(SLOW_TO_STOP)
+    # 10,000 epochs: no run can finish before time is up.
+    grid, runs, out = _tiny_grid(tmp_path, [0, 1, 2, 3], epochs=10_000), tmp_path / "runs", tmp_path / "out"
+    script = subprocess.Popen(["bash", str(ROOT / "scripts" / "gpu_sweep.sh"), str(grid), str(runs), str(out), "600",
+                               "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**ENV, "PYTHON": sys.executable, "PYTHONPATH": f"{hooks}:{ROOT}"})
+    deadline = time.monotonic() + 240
+    while len(list(hooks.glob("*.training"))) < 2 and script.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    timer = subprocess.run(["pgrep", "-P", str(script.pid), "-x", "timeout"], capture_output=True, text=True).stdout
+    try:
+        children = [int(marker.stem) for marker in hooks.glob("*.training")]
+        assert len(children) == 2 and timer, f"the sweep's children did not start: {script.poll()=}"
+        os.kill(int(timer), signal.SIGALRM)
+        stdout, stderr = script.communicate(timeout=120)
+    finally:
+        if script.poll() is None:  # failed before time was up: stop the sweep (timeout's pid is its group's id)
+            if timer:
+                os.killpg(int(timer), signal.SIGKILL)
+            script.kill()
+    assert script.returncode == 0, stderr[-3000:]
+    assert [pid for pid in children if _alive(pid)] == []
+    assert stdout.strip().splitlines()[-1] == f"gpu_sweep: 0 runs finished, time was up after 600 s → {out}/runs.tgz"
+    assert not list(runs.glob("*/summary.csv"))

@@ -57,6 +57,7 @@ CHANGES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, prune, epochs, changes", CHANGES, ids=[c[0] for c in CHANGES])
 def test_a_run_writes_its_curves(tmp_path, cli, method, prune, epochs, changes):
     run_dir, out = _train(cli, tmp_path, prune, epochs)
@@ -85,6 +86,7 @@ def test_a_run_writes_its_curves(tmp_path, cli, method, prune, epochs, changes):
         assert len({step for step, _ in points}) == len(points), f"duplicate steps in {tag}"
 
 
+@pytest.mark.slow
 def test_a_resumed_run_continues_its_curves_without_duplicate_steps(tmp_path, cli, monkeypatch):
     prune = {**WEIGHTMOM, "schedule": {"start_epoch": 0, "end_epoch": 2, "every_steps": 4}}
     reference, _ = _train(cli, tmp_path, prune, epochs=3, name="reference")
@@ -118,6 +120,7 @@ def test_a_resumed_run_continues_its_curves_without_duplicate_steps(tmp_path, cl
     assert scalars(run_dir) == scalars(reference)  # one curve per tag, as if never interrupted
 
 
+@pytest.mark.slow
 def test_without_tensorboard_a_run_says_so_in_one_line_and_goes_on(tmp_path, cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # the import fails, as when not installed
     run_dir, out = _train(cli, tmp_path, WEIGHTMOM, epochs=1)
@@ -128,6 +131,7 @@ def test_without_tensorboard_a_run_says_so_in_one_line_and_goes_on(tmp_path, cli
     assert not list(run_dir.glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_output_tensorboard_false_writes_no_event_files(tmp_path, cli):
     config = write_config(tmp_path / "c.yaml", train={"epochs": 1, "lr": 0.05}, prune=WEIGHTMOM)
     code, out, err = cli("train", "--config", config, "--out", tmp_path / "run", "--set", "output.tensorboard=false")

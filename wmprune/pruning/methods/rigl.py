@@ -25,6 +25,14 @@ the drop and outrank every zero), and such a layer moves fewer than ⌊f(t) · a
 dropped in the same update could be grown too, but which they are depends on k; leaving them out of g
 keeps the bound simple and only ever moves fewer weights.
 
+Short runs. The default ΔT of 100 leaves no update before T_end in a run of fewer than 135 optimizer
+steps (at end_fraction 0.75), where RigL would be static sparse training from a random mask. There, and
+only there, ΔT becomes ⌊(T_end − 1) / 4⌋ (at least 1): the largest interval that leaves 4 updates before
+T_end (a 1-epoch run of 100 steps: T_end 75, ΔT 18, updates at steps 18, 36, 54 and 72). The rule is ours;
+the paper trains for tens of thousands of steps. Longer runs keep ΔT = 100. A value other than the default
+is taken as given, and one that leaves no update is refused; `update_every: 100` written out counts as the
+default, since a run's config.yaml writes every value and sweeps and resumes train from it.
+
 Each layer keeps its number of active weights (no redistribution across layers), so the density and the
 layer floors hold throughout. A layer without inactive positions (kept dense, or dense under ERK) has
 nowhere to grow and is left alone. The schedule is a function of the step count, so RigL keeps no state
@@ -56,7 +64,10 @@ from wmprune.pruning.methods.random_mask import RandomPruning
 from wmprune.pruning.schedules import cosine_decay
 
 if TYPE_CHECKING:
-    from wmprune.config import PruneConfig
+    from wmprune.config import PruneConfig, RigLConfig
+
+
+UPDATES_IN_A_SHORT_RUN = 4
 
 
 class RigLSection(MethodSection):
@@ -79,15 +90,18 @@ class RigL(RandomPruning):
         super().__init__(masks, cfg, allocate, context)
         knobs = cfg.rigl
         self.end_step = round(knobs.end_fraction * context.epochs * context.steps_per_epoch)  # T_end
+        self.update_every = update_interval(knobs, self.end_step)  # ΔT
         # Without an update RigL would silently be static sparse training from a random mask.
-        if knobs.update_every >= self.end_step:
+        if self.update_every >= self.end_step:
+            fix = (f"lower update_every to at most {self.end_step - 1} or raise end_fraction" if self.end_step > 1
+                   else "raise end_fraction or train for more steps")
             raise UserError(f"prune.rigl.update_every ({knobs.update_every}) leaves no mask update before step "
                             f"{self.end_step} (prune.rigl.end_fraction={knobs.end_fraction} of the run's "
-                            f"optimizer steps); lower update_every or raise end_fraction")
+                            f"optimizer steps); {fix}")
 
     def is_update(self, step: int) -> bool:
         """Mask updates: every ΔT optimizer steps, before T_end."""
-        return step % self.cfg.rigl.update_every == 0 and step < self.end_step
+        return step % self.update_every == 0 and step < self.end_step
 
     def update_fraction(self, step: int) -> float:
         """f(t) = α/2 · (1 + cos(π t / T_end)): the fraction of each layer's active weights moved at step t."""
@@ -125,6 +139,15 @@ class RigL(RandomPruning):
             for value in state.get(weight, {}).values():  # SGD's momentum buffer; any per-weight slot
                 if isinstance(value, torch.Tensor) and value.shape == weight.shape:
                     value.masked_fill_(new, 0)
+
+
+def update_interval(knobs: RigLConfig, end_step: int) -> int:
+    """ΔT for a run whose T_end is `end_step`: `update_every`, unless it is the default and leaves no update
+    before T_end; then the largest interval that leaves UPDATES_IN_A_SHORT_RUN updates (module docstring)."""
+    default = type(knobs).model_fields["update_every"].default
+    if knobs.update_every != default or knobs.update_every < end_step:
+        return knobs.update_every
+    return max(1, (end_step - 1) // UPDATES_IN_A_SHORT_RUN)
 
 
 def _gradient(weight: torch.Tensor) -> torch.Tensor:
