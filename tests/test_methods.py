@@ -186,7 +186,8 @@ def test_dense_layers_that_leave_no_room_are_a_user_error():
 def test_left_out_allocation_is_the_methods_own():
     assert {m: prune_cfg(m).allocation for m in PRUNING_METHODS} == {
         "weightmom": "weightmom", "gmp": "uniform", "magnitude": "global", "imp": "global",
-        "sparse_momentum": "erk", "rigl": "erk", "random": "uniform", "snip": "global"}
+        "sparse_momentum": "erk", "rigl": "erk", "random": "uniform", "snip": "global",
+        "synflow": "global"}
     assert prune_cfg("gmp", allocation="erk").allocation == "erk"
 
 
