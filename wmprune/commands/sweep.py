@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from wmprune import results
 from wmprune.commands.grid import Grid, Point, load_grid, write_comparisons, write_tuning
@@ -165,14 +166,14 @@ def _run_submitit(points: list[Point], workers: int, grid: Grid, out: Path, clus
 
 
 def plan_table(grid: Grid) -> Table:
-    table = Table(title=f"{grid.path}: {len(grid.points)} runs")
+    table = Table(title=Text(f"{grid.path}: {len(grid.points)} runs"))
     table.add_column("run", overflow="fold")
     table.add_column("state")
     table.add_column("settings")
     for point in grid.points:
         state = ("finished" if point.finished else
                  "resume" if (point.directory / results.CHECKPOINT).exists() else "new")
-        table.add_row(point.directory.name, state, " ".join(f"{k}={v}" for k, v in point.settings.items()))
+        table.add_row(Text(point.directory.name), state, Text(" ".join(f"{k}={v}" for k, v in point.settings.items())))
     if grid.waiting:
         table.caption = f"then the runs of {', '.join(grid.waiting)} with the settings their tuning chooses"
     return table
@@ -238,5 +239,5 @@ def run_sweep(grid_path: Path, out: Path, workers: int | None = None, gpus: list
     rows = list(tally.rows.values())
     waiting = f"; waiting for tuning: {', '.join(grid.waiting)}" if grid.waiting else ""
     console.print(f"{grid.path}: {tally.count('finished')} trained, {tally.count('skipped')} already finished, "
-                  f"{tally.count('failed')} failed{waiting} → {tally.path}")
+                  f"{tally.count('failed')} failed{waiting} → {tally.path}", markup=False)
     return rows

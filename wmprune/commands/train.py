@@ -16,10 +16,10 @@ from wmprune.catalog import build_config
 from wmprune.config import RunConfig, dump_yaml, read_yaml
 from wmprune.errors import TrainingDiverged, UserError
 from wmprune.models.cost import output_positions
-from wmprune.runtime.checkpoint import load_checkpoint, restore, save_checkpoint
+from wmprune.runtime.checkpoint import load_checkpoint, restore, resumable, save_checkpoint
 from wmprune.runtime.console import progress_bar, results_table
-from wmprune.runtime.devices import (World, autocast, close, cpu_capability, describe, init_world, main_decides,
-                                     precision, resolve_device, sum_across)
+from wmprune.runtime.devices import (World, autocast, close, cpu_capability, describe, init_world, leave,
+                                     main_decides_or_raises, precision, resolve_device, sum_across)
 from wmprune.runtime.metrics import evaluate
 from wmprune.runtime.run import Run, build_run
 from wmprune.runtime.tensorboard import Board, open_board
@@ -32,12 +32,15 @@ def train_command(cfg: RunConfig, out: Path | None, resume: bool, overwrite: boo
     if resume and overwrite:
         raise UserError("--resume and --overwrite contradict each other; pass one")
     if resume and (directory / results.SUMMARY).exists():
-        Console().print(f"{directory} is already finished; nothing to do")
+        Console().print(f"{directory} is already finished; nothing to do", markup=False)
         return
     world = init_world()
-    continuing = prepare_run_dir(directory, cfg, resume, overwrite) if world.is_main else None
-    continuing = main_decides(world, continuing)
-    train(cfg, directory, continuing, Console(record=True, quiet=not world.is_main), world)
+    try:
+        continuing = main_decides_or_raises(world, lambda: prepare_run_dir(directory, cfg, resume, overwrite))
+        train(cfg, directory, continuing, Console(record=True, quiet=not world.is_main), world)
+    except UserError:
+        leave(world)  # every process raised it (same config and files): none waits for another
+        raise
     close(world)
 
 
@@ -45,11 +48,16 @@ def prepare_run_dir(directory: Path, cfg: RunConfig, resume: bool, overwrite: bo
     """Decide between a fresh start and a resume; refuse to touch an existing run otherwise.
 
     Returns True when training should resume from the directory's checkpoint. `overwrite` removes every
-    file wmprune wrote there (run files, exported weights) and nothing else.
+    file wmprune wrote there (run files, exported weights) and nothing else; a directory that holds files named
+    like run files but no run (they are the user's) is refused, with or without it.
     """
+    results.check_output_directory(directory, "--out")
     existing = results.written_files(directory)
     if not existing:
         return False
+    if not results.holds_run(directory):
+        raise UserError(f"{directory} holds {', '.join(p.name for p in existing)} but no wmprune run (no run's "
+                        f"{results.CONFIG} or {results.STATE}); train into another --out")
     if overwrite:
         for path in existing:
             path.unlink()
@@ -102,7 +110,8 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
     training raises; a process killed outright leaves `running` behind, which `wmprune runs` reads as
     interrupted once the process is gone."""
     setup_started = time.perf_counter()
-    state = load_checkpoint(directory / results.CHECKPOINT, resolve_device(cfg.device, world)) if resume else None
+    checkpoint = directory / results.CHECKPOINT
+    state = resumable(load_checkpoint(checkpoint, resolve_device(cfg.device, world)), checkpoint) if resume else None
     writes = world.is_main
     board = open_board(cfg.output.tensorboard, directory, state["step"] + 1 if state else 0, console) \
         if writes else None
@@ -114,13 +123,14 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
     if state:
         restore(run, state)
         console.print(f"resuming {directory} at epoch {run.epoch}, step {run.step} "
-                      f"(data, model and checkpoint ready in {time.perf_counter() - setup_started:.2f}s)")
+                      f"(data, model and checkpoint ready in {time.perf_counter() - setup_started:.2f}s)", markup=False)
     elif writes:
         results.atomic_write_text(directory / results.CONFIG, dump_yaml(cfg))
     if cfg.data.name == "synthetic":
         console.print("[bold yellow]SYNTHETIC DATA: random images, a smoke test only — accuracy means nothing[/]")
     console.print(f"{cfg.name}: {cfg.model.name}×{cfg.model.width} on {cfg.data.name}, method {cfg.prune.method} "
-                  f"→ {cfg.prune.target_sparsity:.3f} sparsity, {run.pruner.total_epochs} epochs on {run.device}")
+                  f"→ {cfg.prune.target_sparsity:.3f} sparsity, {run.pruner.total_epochs} epochs on {run.device}",
+                  markup=False)
     if writes:
         _record_state(run, results.RUNNING)
     try:

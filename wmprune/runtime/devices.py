@@ -79,6 +79,27 @@ def main_decides(world: World, value):
     return box[0]
 
 
+def main_decides_or_raises(world: World, decide):
+    """Rank 0's `decide()` on every process; a UserError it raises is raised on every process (each then exits
+    with the same one line) instead of leaving the others waiting for a value that never comes."""
+    value, problem = None, None
+    if world.is_main:
+        try:
+            value = decide()
+        except UserError as exc:
+            problem = str(exc)
+    value, problem = main_decides(world, (value, problem))
+    if problem is not None:
+        raise UserError(problem)
+    return value
+
+
+def leave(world: World) -> None:
+    """Leave the process group at once, without waiting for the others (after an error every process has)."""
+    if world.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def close(world: World) -> None:
     if world.distributed and dist.is_initialized():
         dist.barrier()
