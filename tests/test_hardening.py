@@ -473,3 +473,17 @@ def test_a_mistake_under_torchrun_is_one_line_and_exit_2_on_every_rank(run_dir, 
     assert "terminate called" not in done.stderr and "SIGABRT" not in done.stderr, done.stderr[-3000:]
     assert "exitcode  : 2" in done.stderr or done.returncode != 0
     assert "exitcode  : -6" not in done.stderr
+
+
+def test_sweep_keeps_a_user_file_where_it_keeps_its_records(tmp_path, cli):
+    from tests.test_experiments import write_grid
+
+    grid = write_grid(tmp_path, {"prune.target_sparsity": [0.5]}, dense_baseline=False)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "sweep.csv").write_bytes(USER_BYTES)
+    _refused(cli("sweep", "--grid", grid, "--out", runs), "sweep.csv")
+    assert (runs / "sweep.csv").read_bytes() == USER_BYTES and sorted(p.name for p in runs.iterdir()) == ["sweep.csv"]
+    (runs / "sweep.csv").unlink()
+    (tmp_path / "file").write_bytes(USER_BYTES)
+    _refused(cli("sweep", "--grid", grid, "--out", tmp_path / "file"), "is a file")

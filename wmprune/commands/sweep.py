@@ -24,7 +24,8 @@ from rich.table import Table
 from rich.text import Text
 
 from wmprune import results
-from wmprune.commands.grid import Grid, Point, load_grid, write_comparisons, write_tuning
+from wmprune.commands.grid import (COMPARISONS_SUFFIX, TUNING_SUFFIX, Grid, Point, load_grid, write_comparisons,
+                                  write_tuning)
 from wmprune.config import dump_yaml
 from wmprune.errors import UserError
 
@@ -203,6 +204,19 @@ def in_order(grid: Grid, seeds: list[int] | None) -> Grid:
     return Grid(grid.path, ordered, grid.tuning, grid.waiting, grid.slurm, grid.comparisons)
 
 
+def check_sweep_files(out: Path, grid_path: Path) -> None:
+    """Refuse, before training anything, an `out` that is a file or that holds a user's file where the sweep
+    keeps its records (sweep.csv, the grid's tuning and comparison records): a sweep replaces only its own,
+    recognised by their header."""
+    results.check_output_directory(out, "--out")
+    heads = {out / SWEEP_CSV: "run,status", out / f"{grid_path.stem}{TUNING_SUFFIX}": "variant,setting",
+             out / f"{grid_path.stem}{COMPARISONS_SUFFIX}": "dataset,model,reference,baseline"}
+    for path, head in heads.items():
+        if path.is_dir() or (path.exists() and not results.first_line(path).startswith(head)):
+            raise UserError(f"{path} is not a record a sweep wrote, and the sweep writes there; move it away or "
+                            "sweep into another --out")
+
+
 def run_sweep(grid_path: Path, out: Path, workers: int | None = None, gpus: list[str] | None = None,
               executor: str = "local", dry_run: bool = False, console: Console | None = None,
               submitit_cluster: str = "slurm", seeds: list[int] | None = None) -> list[Outcome]:
@@ -215,6 +229,7 @@ def run_sweep(grid_path: Path, out: Path, workers: int | None = None, gpus: list
     if dry_run:
         console.print(plan_table(grid))
         return []
+    check_sweep_files(out, grid.path)
     gpus = visible_gpus() if gpus is None else gpus
     workers = workers or max(1, len(gpus))
     tally = Tally(out, console)
