@@ -31,10 +31,9 @@ def train(
 
     Under `torchrun --nproc_per_node N -m wmprune train ...` the N processes train one run together (DDP).
     """
-    from wmprune.catalog import load_config
     from wmprune.commands.train import train_command
 
-    train_command(load_config(config, overrides or []), out, resume, overwrite)
+    train_command(config, overrides or [], out, resume, overwrite)
 
 
 @app.command("eval")

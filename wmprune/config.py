@@ -75,6 +75,13 @@ def _registered(what: str, registry: str):
     return Annotated[str, AfterValidator(check)]
 
 
+def _path(value: Path) -> Path:
+    if "\x00" in str(value):
+        raise ValueError("a path cannot hold a NUL character")
+    return value
+
+
+FolderPath = Annotated[Path, AfterValidator(_path)]
 ModelName = _registered("model", "models")
 DatasetName = _registered("dataset", "datasets")
 ScheduleName = _registered("schedule", "schedules")
@@ -90,7 +97,7 @@ class ModelConfig(_Strict):
 
 class DataConfig(_Strict):
     name: DatasetName = "cifar10"
-    root: Path = Path("data")
+    root: FolderPath = Path("data")
     batch_size: int = Field(128, gt=0)
     augment: bool = True
     download: bool = False
@@ -250,7 +257,7 @@ class PruneConfig(_Strict):
 
 
 class OutputConfig(_Strict):
-    root: Path = Path("results/runs")
+    root: FolderPath = Path("results/runs")
     tensorboard: bool = True  # event files in the run directory (needs the `tensorboard` extra)
 
 

@@ -17,6 +17,10 @@ from wmprune import results
 from wmprune.errors import UserError
 from wmprune.commands.report import ACCURACY_SUFFIX, DENSE
 
+# The columns the figures read (a damaged file is one line); all but the text ones are numbers.
+ACCURACY_COLUMNS = ["dataset", "model", "method", "variant_label", "compression_ratio", "top1_mean", "top1_std"]
+_TEXT_COLUMNS = {"dataset", "model", "method", "variant_label", "layer"}
+
 
 def _save(figure: Figure, path: Path) -> Path:
     buffer = io.BytesIO()
@@ -111,9 +115,6 @@ def plot_layers(run: Path, out: Path) -> tuple[Path, Figure]:
     return out / f"{Path(run).name}.layers.png", layers_figure(layers, f"{Path(run).name}: per-layer sparsity")
 
 
-ACCURACY_COLUMNS = ["dataset", "model", "method", "variant_label", "compression_ratio", "top1_mean", "top1_std"]
-
-
 def _read_table(path: Path, columns: list[str], fix: str) -> pd.DataFrame:
     """A CSV file wmprune wrote, with `columns` (all but the text ones numeric) and at least one row; anything
     else is a one-line UserError ending in `fix`."""
@@ -131,5 +132,3 @@ def _read_table(path: Path, columns: list[str], fix: str) -> pd.DataFrame:
             raise UserError(f"{path} is damaged (column {column} is not numeric); {fix}")
     return table
 
-
-_TEXT_COLUMNS = {"dataset", "model", "method", "variant_label", "layer"}

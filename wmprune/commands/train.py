@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from wmprune import results
-from wmprune.catalog import build_config
+from wmprune.catalog import build_config, load_config
 from wmprune.config import RunConfig, dump_yaml, read_yaml
 from wmprune.errors import TrainingDiverged, UserError
 from wmprune.models.cost import output_positions
@@ -25,19 +25,23 @@ from wmprune.runtime.run import Run, build_run
 from wmprune.runtime.tensorboard import Board, open_board
 
 
-def train_command(cfg: RunConfig, out: Path | None, resume: bool, overwrite: bool) -> None:
-    """`wmprune train`: one run into `out` (default `output.root/<name>-<hash>`), also under torchrun, where
-    the processes train one run together (DDP) and rank 0 alone inspects and writes the directory."""
-    directory = out if out is not None else results.default_run_dir(cfg)
-    if resume and overwrite:
-        raise UserError("--resume and --overwrite contradict each other; pass one")
-    if resume and (directory / results.SUMMARY).exists():
-        Console().print(f"{directory} is already finished; nothing to do", markup=False)
-        return
+def train_command(config: Path, overrides: list[str], out: Path | None, resume: bool, overwrite: bool) -> None:
+    """`wmprune train`: one run of the config at `config` with `--set` `overrides` into `out` (default
+    `output.root/<name>-<hash>`), also under torchrun, where the processes train one run together (DDP) and
+    rank 0 alone inspects and writes the directory. The processes join first, so a mistake found in the config
+    ends all of them alike."""
     world = init_world()
     try:
-        continuing = main_decides_or_raises(world, lambda: prepare_run_dir(directory, cfg, resume, overwrite))
-        train(cfg, directory, continuing, Console(record=True, quiet=not world.is_main), world)
+        cfg = load_config(config, overrides)
+        directory = out if out is not None else results.default_run_dir(cfg)
+        if resume and overwrite:
+            raise UserError("--resume and --overwrite contradict each other; pass one")
+        if resume and (directory / results.SUMMARY).exists():
+            if world.is_main:
+                Console().print(f"{directory} is already finished; nothing to do", markup=False)
+        else:
+            continuing = main_decides_or_raises(world, lambda: prepare_run_dir(directory, cfg, resume, overwrite))
+            train(cfg, directory, continuing, Console(record=True, quiet=not world.is_main), world)
     except UserError:
         leave(world)  # every process raised it (same config and files): none waits for another
         raise
@@ -119,7 +123,7 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
                     board.mask_changed if board else None)
     log_path = directory / results.LOG
     # A resumed run's log continues the earlier sessions' instead of replacing them.
-    earlier_log = log_path.read_text() if resume and log_path.exists() else ""
+    earlier_log = log_path.read_text(errors="replace") if resume and log_path.is_file() else ""
     if state:
         restore(run, state)
         console.print(f"resuming {directory} at epoch {run.epoch}, step {run.step} "

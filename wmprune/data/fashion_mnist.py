@@ -128,7 +128,7 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
     except (OSError, EOFError, zlib.error) as e:  # not gzip: BadGzipFile (an OSError); cut short: EOFError
         raise _invalid(path, f"it is not a complete gzip file ({e})") from e
     if len(raw) != expected:
-        follow = f"{len(raw)}" if len(raw) <= expected else "more"
+        follow = f"{len(raw)}" if len(raw) < expected else f"at least {len(raw)}"  # read no further
         raise _invalid(path, f"the header says {'×'.join(map(str, shape))} = {expected} values but {follow} follow")
     # A writable copy: torch warns on arrays that share the read-only bytes.
     return np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from dataclasses import dataclass
 
 import torch
@@ -95,9 +96,14 @@ def main_decides_or_raises(world: World, decide):
 
 
 def leave(world: World) -> None:
-    """Leave the process group at once, without waiting for the others (after an error every process has)."""
+    """After a UserError that every process raised (same config, same files, rank 0's decisions shared): wait
+    for the others, leave the process group (a group left standing aborts the process at exit), and let the
+    exit run to its end. torchrun's agent terminates the other processes as soon as one exits; each of them is
+    already exiting with the same error, so SIGTERM is ignored from here and every process exits with 2."""
     if world.distributed and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def close(world: World) -> None:
