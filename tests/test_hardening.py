@@ -393,6 +393,24 @@ def test_a_long_value_is_cut_in_the_error_line(config, tmp_path, cli):
     assert len(line) < 400
 
 
+@pytest.mark.parametrize("option, value", [("--seeds", "0-100000000000"), ("--seeds", "4294967296"),
+                                           ("--batch", "100000000000")])
+def test_a_count_past_any_use_is_one_line(option, value):
+    from wmprune.commands.bench import parse_counts
+    from wmprune.commands.sweep import parse_seeds
+    from wmprune.errors import UserError
+
+    with pytest.raises(UserError, match=option):
+        parse_seeds(value) if option == "--seeds" else parse_counts(value, option)
+
+
+def test_a_long_option_value_is_cut_in_the_error_line(run_dir, cli):
+    line = _refused(cli("runs", run_dir.parent, "--sort", "x" * 100_000), "sort")
+    assert len(line) < 400
+    line = _refused(cli("report", run_dir.parent, "--reference", "y" * 100_000, "--out", run_dir.parent / "t"))
+    assert len(line) < 600
+
+
 def test_a_self_containing_alias_is_one_line(tmp_path, cli):
     config = tmp_path / "loop.yaml"
     config.write_text("prune: &p {prunable: [conv], loop: *p}\n")
@@ -456,6 +474,19 @@ def test_a_state_from_another_model_or_garbage_is_a_user_error():
                   method_garbage):
         with pytest.raises(UserError, match="state="):
             _pruner(nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2)), state=state)
+
+
+@pytest.mark.parametrize("arguments", [{"steps_per_epoch": 0}, {"steps_per_epoch": "4"}, {"epochs": -1},
+                                       {"optimizer": "sgd"}])
+def test_library_arguments_of_the_wrong_kind_are_a_user_error(arguments):
+    from wmprune import Pruner
+    from wmprune.errors import UserError
+
+    model = nn.Sequential(nn.Linear(4, 2))
+    given = {"optimizer": torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), "steps_per_epoch": 4,
+             "epochs": 2, **arguments}
+    with pytest.raises(UserError, match="Pruner"):
+        Pruner(model, given.pop("optimizer"), {"method": "gmp", "target_sparsity": 0.5}, **given)
 
 
 def test_library_messages_name_no_cli_key():

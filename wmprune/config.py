@@ -48,6 +48,11 @@ def shown(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN - 15]}… ({len(text):,} characters)"
 
 
+def plain(text: str) -> str:
+    """`text` itself where it is short and printable, else `shown(text)`."""
+    return text if text.isprintable() and len(text) <= MAX_SHOWN else shown(text)
+
+
 def _run_name(value: str) -> str:
     if value in ("", ".", "..") or UNSAFE_NAME_CHARACTERS.search(value):
         raise ValueError("names the run's directory inside output.root: it cannot be empty, '.' or '..', nor hold "

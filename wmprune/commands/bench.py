@@ -22,7 +22,7 @@ from torch import nn
 
 from wmprune import results
 from wmprune.catalog import build_config
-from wmprune.config import read_yaml
+from wmprune.config import read_yaml, shown
 from wmprune.errors import UserError
 from wmprune.inference import Plan, build_module, fold_batchnorm, load_plan, make_plan, save_plan
 from wmprune.inference.plan import DENSE, fingerprint, weight_layers
@@ -50,14 +50,18 @@ class BenchOptions:
     weights: Path | None = None
 
 
+MAX_COUNT = 65_536  # a batch of that many images already fills gigabytes of activations
+
+
 def parse_counts(text: str, option: str) -> list[int]:
     """'1,32' -> [1, 32]; anything else is a user error naming the option."""
     try:
         values = [int(part) for part in text.split(",")]
     except ValueError:
         values = []
-    if not values or min(values) < 1:
-        raise UserError(f"{option} takes positive integers separated by commas, e.g. {option} 1,32 (got {text!r})")
+    if not values or min(values) < 1 or max(values) > MAX_COUNT:
+        raise UserError(f"{option} takes positive integers up to {MAX_COUNT:,} separated by commas, e.g. {option} "
+                        f"1,32 (got {shown(text)})")
     return values
 
 

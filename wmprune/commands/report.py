@@ -25,7 +25,7 @@ from scipy import stats
 
 from wmprune import results, verdicts
 from wmprune.commands.grid import COMPARISONS_SUFFIX, TUNING_SUFFIX
-from wmprune.config import shown
+from wmprune.config import plain, shown
 from wmprune.data import NUM_CLASSES
 from wmprune.errors import UserError
 
@@ -434,7 +434,7 @@ def write_report(runs: Path, out: Path, reference: str = WEIGHTMOM, margin: floa
     # labels exactly as each table will show them: a method's `method/allocation` split is per dataset × model
     labels = {label for _, pair in frame.groupby(["dataset", "model"]) for label in variant_labels(pair)}
     if reference != WEIGHTMOM and reference not in labels:
-        raise UserError(f"--reference {reference}: no runs under {runs} carry that label; pick one of "
+        raise UserError(f"--reference {plain(reference)}: no runs under {runs} carry that label; pick one of "
                         + ", ".join(sorted(labels)))
     keys = ["dataset", "model"] if pool_classes else ["dataset", "model", "machine_class"]
     classes_per_pair = frame.groupby(["dataset", "model"])["machine_class"].nunique()

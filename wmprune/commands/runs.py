@@ -29,6 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wmprune import results
+from wmprune.config import shown
 from wmprune.errors import UserError
 
 FIELDS = ["run", "status", "method", "target_sparsity", "sparsity", "epoch", "epochs", "val_top1", "test_top1",
@@ -39,7 +40,7 @@ _TEXT = {"run", "status", "method", "updated", "error"}  # sorted as text; the o
 def list_runs(root: Path, sort: str = "run", reverse: bool = False) -> list[dict[str, str]]:
     """One row (FIELDS, values as text; "" where a run has no value yet) per run directory under `root`."""
     if sort not in FIELDS:
-        raise UserError(f"cannot sort by '{sort}'; choose one of {', '.join(FIELDS)}")
+        raise UserError(f"cannot sort by {shown(sort)}; choose one of {', '.join(FIELDS)}")
     if not root.is_dir():
         raise UserError(f"{root} is not a directory; pass the folder holding run directories (e.g. results/runs)")
     host = socket.gethostname()

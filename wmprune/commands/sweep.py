@@ -180,6 +180,9 @@ def plan_table(grid: Grid) -> Table:
     return table
 
 
+MAX_SEEDS = 10_000  # far more than any study trains; a range past it is a typo, not a plan
+
+
 def parse_seeds(text: str) -> list[int]:
     """"1,2,5-7" → [1, 2, 5, 6, 7] (`--seeds`)."""
     seeds = []
@@ -191,6 +194,9 @@ def parse_seeds(text: str) -> list[int]:
             raise UserError(f"--seeds {text[:80]!r}: give seeds and ranges such as 1,2 or 1-4") from None
         if high < low:
             raise UserError(f"--seeds {text[:80]!r}: a range runs from low to high, e.g. 1-4")
+        if high >= 2**32 or len(seeds) + high - low >= MAX_SEEDS:
+            raise UserError(f"--seeds {text[:80]!r}: name at most {MAX_SEEDS:,} seeds, each below 2^32 (a run's "
+                            "seed range)")
         seeds.extend(range(low, high + 1))
     return seeds
 

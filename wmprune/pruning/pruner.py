@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wmprune.config import PruneConfig, validate
+from wmprune.config import PruneConfig, shown, validate
 from wmprune.errors import UserError
 from wmprune.pruning.allocation import ALLOCATIONS
 from wmprune.pruning.budget import min_kept
@@ -67,6 +67,11 @@ class Pruner:
                  loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
                  average: Callable[[list[torch.Tensor]], None] | None = None, state: dict | None = None,
                  on_mask_change: Callable[[MaskEvent], None] | None = None):
+        for name, value in (("steps_per_epoch", steps_per_epoch), ("epochs", epochs)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UserError(f"Pruner({name}=...) must be a positive whole number, got {shown(value)}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise UserError(f"Pruner's optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         cfg = config if isinstance(config, PruneConfig) else prune_config(config)
         try:
             cfg = cfg.for_epochs(epochs)
