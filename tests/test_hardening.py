@@ -194,6 +194,7 @@ def test_report_skips_damaged_runs_and_says_which(run_dir, tmp_path, cli):
         bad.mkdir()
         (bad / "summary.csv").write_bytes(content)
     (run_dir.parent / "sweep.tuning.csv").write_bytes(b"\x00\xff binary")
+    (run_dir.parent / "sweep.comparisons.csv").write_bytes(b"dataset,model\nsynthetic,vgg16\n")
     (run_dir / "inference.csv").write_bytes(b"layer\nnetwork\n")
     tables = tmp_path / "tables"
     code, _, err = cli("report", run_dir.parent, "--out", tables)
@@ -201,7 +202,7 @@ def test_report_skips_damaged_runs_and_says_which(run_dir, tmp_path, cli):
     assert "Traceback" not in err
     for name in damage:
         assert f"skipped run {name.replace(' ', '-')}: summary.csv is damaged" in err, err
-    assert "sweep.tuning.csv is damaged" in err and "inference.csv is damaged" in err
+    assert all(f"{name} is damaged" in err for name in ("sweep.tuning.csv", "sweep.comparisons.csv", "inference.csv"))
     assert {p.name: p.read_bytes() for p in tables.iterdir()} == \
         {p.name: p.read_bytes() for p in healthy_tables.iterdir()}
 
