@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from typer.exceptions import Abort, TyperException
 
 from wmprune.errors import TrainingDiverged, UserError
@@ -29,10 +31,9 @@ def train(
 
     Under `torchrun --nproc_per_node N -m wmprune train ...` the N processes train one run together (DDP).
     """
-    from wmprune.catalog import load_config
     from wmprune.commands.train import train_command
 
-    train_command(load_config(config, overrides or []), out, resume, overwrite)
+    train_command(config, overrides or [], out, resume, overwrite)
 
 
 @app.command("eval")
@@ -93,12 +94,14 @@ def report(
                                                "(two one-sided tests)")] = 1.0,
     pool_classes: Annotated[bool, typer.Option(help="one table across machine classes (device/precision), "
                                                      "every pooled cell marked; default: a table per class")] = False,
+    overwrite: Annotated[bool, typer.Option(help="replace files in --out that are not tables of an earlier "
+                                                 "report")] = False,
 ) -> None:
     """Aggregate every summary.csv under RUNS into accuracy, verdict and equal-accuracy-drop tables per
     dataset × model × machine class."""
     from wmprune.commands.report import write_report
 
-    written, warnings = write_report(runs, out, reference, margin, pool_classes)
+    written, warnings = write_report(runs, out, reference, margin, pool_classes, overwrite)
     for path in written:
         print(path.read_text())
     for warning in warnings:
@@ -111,13 +114,14 @@ def plot(
     tables: Annotated[Optional[Path], typer.Argument(help="directory of `wmprune report` tables")] = None,
     out: Annotated[Path, typer.Option(help="where the PNG files go")] = Path("results/figures"),
     run: Annotated[Optional[Path], typer.Option("--run", help="also plot this run's per-layer sparsity")] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace files in --out that are not figures wmprune drew")] = False,
 ) -> None:
     """PNG figures: top-1 vs compression ratio per dataset × model; per-layer sparsity of one run."""
-    from wmprune.commands.plot import plot_layers, plot_tables
+    from wmprune.commands.plot import draw_figures
 
     if tables is None and run is None:
         raise UserError("plot needs TABLES (a `wmprune report` output directory), --run RUNDIR, or both")
-    written = (plot_tables(tables, out) if tables is not None else []) + ([plot_layers(run, out)] if run else [])
+    written = draw_figures(tables, run, out, overwrite)
     for path in written:
         print(path)
 
@@ -146,7 +150,7 @@ def runs(
         console.print(runs_table(f"{len(rows)} runs under {directory} (val, test: top-1 %)", rows))
         for row in rows:
             if row["error"]:
-                console.print(f"[red]{row['run']}[/]: {row['error']}", markup=True, highlight=False)
+                console.print(Text.assemble((row["run"], "red"), f": {row['error']}"), highlight=False)
 
 
 @app.command()
@@ -154,11 +158,13 @@ def export(
     run: Annotated[Path, typer.Option("--run", help="finished run directory")],
     fmt: Annotated[str, typer.Option("--format", help="bitmask (packed 1-bit masks + non-zeros) or dense")] = "bitmask",
     out: Annotated[Optional[Path], typer.Option(help="file to write (default: RUN/weights.FORMAT.safetensors)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace a file at --out that is not a wmprune weights file")]
+    = False,
 ) -> None:
     """Write the run's weights as a safetensors file; print its size and record it in the run's summary.csv."""
     from wmprune.commands.export import export_run
 
-    done = export_run(run, fmt, out)
+    done = export_run(run, fmt, out, overwrite)
     print(f"{done.path}: {done.bytes:,} bytes = {done.bytes / done.dense_bytes:.3f} × the dense file "
           f"({done.dense_bytes:,} bytes); bitmask bound {done.bound:,} bytes")
 
@@ -186,7 +192,9 @@ def main() -> None:
     try:
         sys.exit(app(standalone_mode=False) or 0)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # Under torchrun every process meets the same mistake; the first of them says it.
+        if os.environ.get("RANK", "0") == "0":
+            print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except TyperException as exc:  # typer's (vendored click's) usage errors
         context = getattr(exc, "ctx", None)

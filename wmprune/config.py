@@ -14,6 +14,7 @@ registry (`prune_schema`), the way open_lth gives each pruning strategy its own 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -26,9 +27,39 @@ from wmprune.errors import UserError
 
 
 class _Strict(BaseModel):
-    """Unknown keys and type coercions are errors, not silent surprises."""
+    """Unknown keys and type coercions are errors, not silent surprises; so is an infinite or NaN number (an
+    infinite learning rate would be accepted here and diverge an epoch later)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+# Characters a run name cannot hold: it names a directory inside output.root, and a separator, NUL or control
+# character would put it elsewhere or garble a terminal.
+UNSAFE_NAME_CHARACTERS = re.compile(r"[/\\\x00-\x1f\x7f]")
+MAX_SHOWN = 80  # characters of a user's value echoed in an error line
+
+
+def safe_name(text: str) -> str:
+    """`text` with every character a run name cannot hold replaced by `_` (grids name their runs this way)."""
+    return UNSAFE_NAME_CHARACTERS.sub("_", text)
+
+
+def shown(value: Any) -> str:
+    """`repr(value)`, cut to MAX_SHOWN characters: an error line stays one short line whatever the input."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN - 15]}… ({len(text):,} characters)"
+
+
+def plain(text: str) -> str:
+    """`text` itself where it is short and printable, else `shown(text)`."""
+    return text if text.isprintable() and len(text) <= MAX_SHOWN else shown(text)
+
+
+def _run_name(value: str) -> str:
+    if value in ("", ".", "..") or UNSAFE_NAME_CHARACTERS.search(value):
+        raise ValueError("names the run's directory inside output.root: it cannot be empty, '.' or '..', nor hold "
+                         "a path separator or a control character")
+    return value
 
 
 def registry(info: ValidationInfo, key: str):
@@ -45,12 +76,19 @@ def registered(what: str, key: str):
     def check(value: str, info: ValidationInfo) -> str:
         names = registry(info, key)
         if value not in names:
-            raise ValueError(f"unknown {what} '{value}'; choose one of: {', '.join(sorted(names))}")
+            raise ValueError(f"unknown {what} {shown(value)}; choose one of: {', '.join(sorted(names))}")
         return value
 
     return Annotated[str, AfterValidator(check)]
 
 
+def _path(value: Path) -> Path:
+    if "\x00" in str(value):
+        raise ValueError("a path cannot hold a NUL character")
+    return value
+
+
+FolderPath = Annotated[Path, AfterValidator(_path)]
 ModelName = registered("model", "models")
 DatasetName = registered("dataset", "datasets")
 ScheduleName = registered("schedule", "schedules")
@@ -65,7 +103,7 @@ class ModelConfig(_Strict):
 
 class DataConfig(_Strict):
     name: DatasetName = "cifar10"
-    root: Path = Path("data")
+    root: FolderPath = Path("data")
     batch_size: int = Field(128, gt=0)
     augment: bool = True
     download: bool = False
@@ -138,8 +176,8 @@ class PruneConfig(_Strict):
         Before the fields are checked, so the filled-in name is checked like a written one."""
         if isinstance(data, dict) and data.get("allocation") is None:
             method = data.get("method", cls.model_fields["method"].default)
-            default = registry(info, "default_allocations").get(method)
-            if default is not None:  # an unknown method is reported by its own field check
+            default = registry(info, "default_allocations").get(method) if isinstance(method, str) else None
+            if default is not None:  # an unknown or mistyped method is reported by its own field check
                 data = {**data, "allocation": default}
         return data
 
@@ -171,15 +209,15 @@ class PruneConfig(_Strict):
 
 
 class OutputConfig(_Strict):
-    root: Path = Path("results/runs")
+    root: FolderPath = Path("results/runs")
     tensorboard: bool = True  # event files in the run directory (needs the `tensorboard` extra)
 
 
 class RunConfig(_Strict):
-    name: str = "run"
+    name: Annotated[str, AfterValidator(_run_name)] = "run"
     variant: str | None = Field(None, description="the run's row label in reports (a grid's variant name); "
                                                   "left out: method and allocation")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, lt=2**32)  # numpy's seed range
     device: str = "auto"
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
@@ -270,25 +308,27 @@ def _differences(values: dict, defaults: dict) -> dict:
 def _format_error(err: ValidationError) -> str:
     first = err.errors()[0]
     key = ".".join(str(part) for part in first["loc"])
+    if not key.isprintable() or len(key) > MAX_SHOWN:
+        key = shown(key)[1:-1]
     message = first["msg"].removeprefix("Value error, ")
     if not key:
         return f"config error: {message}"
     if first["type"] == "extra_forbidden":
         return f"unknown config key '{key}'; check the spelling against the README's config table"
     got = first.get("input")
-    shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
-    return f"config key '{key}': {message}{shown}"
+    shown_value = "" if isinstance(got, dict) or got is None else f" (got {shown(got)})"
+    return f"config key '{key}': {message}{shown_value}"
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
     """`a.b=value` → (['a', 'b'], YAML-typed value)."""
     if "=" not in text:
-        raise UserError(f"--set '{text}' needs the form key=value, e.g. --set prune.target_sparsity=0.95")
+        raise UserError(f"--set {shown(text)} needs the form key=value, e.g. --set prune.target_sparsity=0.95")
     key, raw = text.split("=", 1)
     if not key.strip():
-        raise UserError(f"--set '{text}' has an empty key; use the form key=value")
+        raise UserError(f"--set {shown(text)} has an empty key; use the form key=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml_text(raw, f"--set {shown(text)}") if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key.strip().split("."), value
@@ -303,7 +343,7 @@ def set_dotted(raw: dict, path: list[str], value: Any, source: str) -> None:
         if child is None:
             child = node[part] = {}
         elif not isinstance(child, dict):
-            raise UserError(f"{source}: '{part}' is a value, not a section")
+            raise UserError(f"{source}: {shown(part)} is a value, not a section")
         node = child
     node[path[-1]] = value
 
@@ -316,13 +356,73 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
+MAX_YAML_BYTES = 1_000_000  # a config or grid file is a few kilobytes
+MAX_YAML_VALUES = 100_000  # scalars, lists and mappings after aliases are expanded
+
+
+def load_yaml_text(text: str, source: str) -> Any:
+    """YAML through the safe loader, refusing documents whose aliases expand past MAX_YAML_VALUES values: a few
+    hundred bytes of nested aliases (a "billion laughs") would otherwise take gigabytes. Raises yaml.YAMLError
+    for bad syntax and UserError for a document too large or too deep."""
+    if len(text) > MAX_YAML_BYTES:
+        raise UserError(f"{source} is {len(text):,} characters, more than a config holds ({MAX_YAML_BYTES:,}); "
+                        "pass the right file")
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_values(node) > MAX_YAML_VALUES:
+            raise UserError(f"{source} expands (through YAML aliases) to more than {MAX_YAML_VALUES:,} values; "
+                            "write the values out or remove the aliases")
+        return loader.construct_document(node)
+    except RecursionError:
+        raise UserError(f"{source} nests lists or mappings too deeply; flatten it") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_values(root: yaml.Node) -> int:
+    """How many values the document under `root` holds once every alias is copied out (an alias that
+    contains itself counts as too many). Shared nodes are counted once per use, each node visited once."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if children_done:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = min(1 + sum(sizes[id(child)] for child in children), MAX_YAML_VALUES + 1)
+            continue
+        if id(node) in open_nodes:
+            return MAX_YAML_VALUES + 1  # an alias to a node that contains it
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if id(child) in open_nodes:
+                return MAX_YAML_VALUES + 1
+            stack.append((child, False))
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 def read_yaml(path: Path) -> dict:
     """Load a YAML mapping, turning every way it can fail into a one-line UserError."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file not found: {path}; pass an existing YAML file, e.g. configs/quickstart.yaml")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml_text(path.read_text(), str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from wmprune.errors import UserError
 from wmprune.pruning.counts import LayerCounts, measured_sparsity
 
 if TYPE_CHECKING:
@@ -51,6 +52,19 @@ def written_files(directory: Path) -> list[Path]:
     return sorted({path for pattern in WRITTEN_PATTERNS for path in directory.glob(pattern) if path.is_file()})
 
 
+def holds_run(directory: Path) -> bool:
+    """Whether `directory` holds a run wmprune wrote: the config.yaml of a run (a mapping with the run's
+    sections) or a state.json record. Files that merely carry run files' names are not enough."""
+    try:
+        state = json.loads((directory / STATE).read_text())
+        if isinstance(state, dict) and "status" in state:
+            return True
+    except (OSError, ValueError):
+        pass
+    config = first_lines(directory / CONFIG, 10_000)
+    return all(f"\n{section}:" in f"\n{config}" for section in ("model", "data", "train", "prune"))
+
+
 def summarize(cfg: RunConfig, counts: list[LayerCounts], positions: dict[str, int], test: dict[str, float]) -> dict:
     """The measured part of summary.csv (also `wmprune eval --json`). `positions`: output positions per image
     of each layer's weight (models/cost.py), for the multiply-adds of the dense and the pruned network."""
@@ -81,8 +95,11 @@ _FILE_MODE = 0o666 & ~_umask()
 
 def atomic_write(path: Path, write) -> None:
     """Write through a temp file in the same directory, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # a file where a folder should be, no permission, a full disk
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}; choose a writable place") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -129,9 +146,55 @@ def write_state(directory: Path, status: str, *, epoch: int, epochs: int, method
     atomic_write_text(directory / STATE, json.dumps(record, indent=1) + "\n")
 
 
+def check_output_file(path: Path, option: str, overwrite: bool, written_by_us) -> None:
+    """Refuse, before anything is written, to write `path` where it is a directory, or where it holds a file
+    that `written_by_us(path)` does not recognise as wmprune's own and `overwrite` was not passed."""
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a directory; pass the path of a file")
+    if path.exists() and not overwrite and not written_by_us(path):
+        raise UserError(f"{path} exists and is not a file wmprune wrote; pass --overwrite to replace it, "
+                        f"or another {option}")
+
+
+def check_output_directory(path: Path, option: str) -> None:
+    """Refuse a directory option that names an existing file."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path} is a file, not a directory; pass a directory")
+
+
+def first_lines(path: Path, count: int, limit: int = 65536) -> str:
+    """The first `count` lines of a text file ("" for a binary, unreadable or empty one), read without loading
+    it all."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(limit)
+        return "\n".join(head.decode(errors="replace").splitlines()[:count])
+    except OSError:
+        return ""
+
+
+def first_line(path: Path) -> str:
+    return first_lines(path, 1, 4096)
+
+
 def read_csv(path: Path) -> list[dict]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def read_run_file(path: Path, columns: list[str], fix: str) -> list[dict]:
+    """The rows of a CSV run file, which must exist, read as text, hold `columns` and at least one row; any other
+    state is a one-line UserError ending in `fix`."""
+    if not path.is_file():
+        raise UserError(f"{path} is missing or not a file; {fix}")
+    try:
+        rows = read_csv(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"cannot read {path} ({type(exc).__name__}); {fix}") from None
+    missing = [column for column in columns if not rows or column not in rows[0]]
+    if not rows or missing:
+        raise UserError(f"{path} is damaged ({'no ' + ', '.join(missing) + ' column' if rows else 'no rows'}); {fix}")
+    return rows
 
 
 def git_sha() -> str:

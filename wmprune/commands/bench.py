@@ -17,11 +17,12 @@ import torch
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from torch import nn
 
 from wmprune import results
 from wmprune.catalog import build_config
-from wmprune.config import read_yaml
+from wmprune.config import read_yaml, shown
 from wmprune.errors import UserError
 from wmprune.inference import Plan, build_module, fold_batchnorm, load_plan, make_plan, save_plan
 from wmprune.inference.plan import DENSE, fingerprint, weight_layers
@@ -49,14 +50,18 @@ class BenchOptions:
     weights: Path | None = None
 
 
+MAX_COUNT = 65_536  # a batch of that many images already fills gigabytes of activations
+
+
 def parse_counts(text: str, option: str) -> list[int]:
     """'1,32' -> [1, 32]; anything else is a user error naming the option."""
     try:
         values = [int(part) for part in text.split(",")]
     except ValueError:
         values = []
-    if not values or min(values) < 1:
-        raise UserError(f"{option} takes positive integers separated by commas, e.g. {option} 1,32 (got {text!r})")
+    if not values or min(values) < 1 or max(values) > MAX_COUNT:
+        raise UserError(f"{option} takes positive integers up to {MAX_COUNT:,} separated by commas, e.g. {option} "
+                        f"1,32 (got {shown(text)})")
     return values
 
 
@@ -112,9 +117,9 @@ def plan_for(run: Path, folded: nn.Module, x: torch.Tensor, thread_count: int, o
     if path.is_file() and not options.replan:
         plan = load_plan(path)
         if plan.fingerprint() == fingerprint(folded):
-            console.print(f"using the plan in {path} (--replan measures a new one)")
+            console.print(f"using the plan in {path} (--replan measures a new one)", markup=False)
             return plan
-        console.print(f"{path} was made for other weights; measuring a new plan")
+        console.print(f"{path} was made for other weights; measuring a new plan", markup=False)
     formats = faster_memory_format(folded, x, options.repeats, options.warmup)
     memory_format = min(formats, key=lambda name: formats[name].median_ms)
     dense = in_memory_format(folded, memory_format)
@@ -176,7 +181,7 @@ def bench_one(run: Path, folded: nn.Module, images: torch.Tensor, batch: int, th
 def render(rows: list[dict], title: str) -> Table:
     """One table for one batch size × thread count: every layer, then the whole network."""
     network = rows[0]
-    table = Table(title=title, box=box.SIMPLE_HEAD, caption=(
+    table = Table(title=Text(title), box=box.SIMPLE_HEAD, caption=(
         f"dense baseline: BatchNorm folded, {network['memory_format']}, inference_mode. Network: medians of "
         f"{network['repeats']} interleaved repeats, q1–q3 dense {network['dense_q1_ms']:.3f}–"
         f"{network['dense_q3_ms']:.3f}, sparse {network['sparse_q1_ms']:.3f}–{network['sparse_q3_ms']:.3f} ms; "
@@ -212,5 +217,5 @@ def bench_run(run: Path, options: BenchOptions, console: Console) -> list[dict]:
                                            f"{thread_count} thread(s), {measured[0]['cpu']}"))
             rows += measured
     results.write_csv(run / results.INFERENCE, FIELDS, rows)
-    console.print(f"written {run / results.INFERENCE}")
+    console.print(f"written {run / results.INFERENCE}", markup=False)
     return rows

@@ -45,7 +45,7 @@ from typing import Any
 
 from wmprune import results
 from wmprune.catalog import build_config
-from wmprune.config import RunConfig, read_yaml, set_dotted
+from wmprune.config import RunConfig, read_yaml, safe_name, set_dotted
 from wmprune.errors import UserError
 
 GRID_KEYS = ("base", "sweep", "dense_baseline", "variants", "tune", "compare", "slurm")
@@ -134,7 +134,7 @@ def _run_name(cfg: RunConfig, variant: str, settings: dict[str, Any]) -> str:
         if key in _NAMED_BY_VALUE or key == "prune.allocation" or (dense and key.startswith("prune.")):
             continue
         parts.append(str(value) if isinstance(value, str) else f"{_LABELS.get(key, key.split('.')[-1])}{value}")
-    return "-".join(parts).replace("/", "_").replace(" ", "_")
+    return safe_name("-".join(parts)).replace(" ", "_")
 
 
 def _mapping(raw: Any, what: str, path: Path) -> dict:

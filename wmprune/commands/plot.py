@@ -17,6 +17,10 @@ from wmprune import results
 from wmprune.errors import UserError
 from wmprune.commands.report import ACCURACY_SUFFIX, DENSE
 
+# The columns the figures read (a damaged file is one line); all but the text ones are numbers.
+ACCURACY_COLUMNS = ["dataset", "model", "method", "variant_label", "compression_ratio", "top1_mean", "top1_std"]
+_TEXT_COLUMNS = {"dataset", "model", "method", "variant_label", "layer"}
+
 
 def _save(figure: Figure, path: Path) -> Path:
     buffer = io.BytesIO()
@@ -65,24 +69,66 @@ def layers_figure(layers: pd.DataFrame, title: str) -> Figure:
     return figure
 
 
-def plot_tables(tables: Path, out: Path) -> list[Path]:
+def draw_figures(tables: Path | None, run: Path | None, out: Path, overwrite: bool = False) -> list[Path]:
+    """The figures of `tables` (`plot_tables`) and of `run` (`plot_layers`) written into `out`; nothing is written
+    unless every figure can be: a file there that is not a figure Matplotlib drew is replaced only with
+    `overwrite`."""
+    figures = (plot_tables(tables, out) if tables is not None else []) + ([plot_layers(run, out)] if run else [])
+    results.check_output_directory(out, "--out")
+    for path, _ in figures:
+        results.check_output_file(path, "--out", overwrite, drawn_by_matplotlib)
+    return [_save(figure, path) for path, figure in figures]
+
+
+def drawn_by_matplotlib(path: Path) -> bool:
+    """Whether `path` is a PNG file Matplotlib wrote (its `Software` text chunk, before the image data)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(256)
+    except OSError:
+        return False
+    return head.startswith(b"\x89PNG\r\n\x1a\n") and b"tEXtSoftware\x00Matplotlib" in head
+
+
+def plot_tables(tables: Path, out: Path) -> list[tuple[Path, Figure]]:
     """One `<dataset>-<model>.png` per accuracy table in `tables`."""
+    if not Path(tables).is_dir():
+        raise UserError(f"{tables} is not a directory; pass the --out directory of `wmprune report`")
     paths = sorted(Path(tables).glob(f"*{ACCURACY_SUFFIX}"))
     if not paths:
         raise UserError(f"no *{ACCURACY_SUFFIX} tables in {tables}; run `wmprune report RUNS --out {tables}` first")
-    written = []
+    figures = []
     for path in paths:
         pair = path.name.removesuffix(ACCURACY_SUFFIX)
-        table = pd.read_csv(path)
+        table = _read_table(path, ACCURACY_COLUMNS, "regenerate it with `wmprune report`")
         title = f"{table['dataset'].iloc[0]} / {table['model'].iloc[0]}"  # names may hold '-' (fashion-mnist)
-        written.append(_save(accuracy_figure(table, title), out / f"{pair}.png"))
-    return written
+        figures.append((out / f"{pair}.png", accuracy_figure(table, title)))
+    return figures
 
 
-def plot_layers(run: Path, out: Path) -> Path:
+def plot_layers(run: Path, out: Path) -> tuple[Path, Figure]:
     """`<run name>.layers.png`: per-layer sparsity from the run's layers.csv."""
     path = Path(run) / results.LAYERS
     if not path.is_file():
         raise UserError(f"no {results.LAYERS} in {run}; pass a finished run directory")
-    return _save(layers_figure(pd.read_csv(path), f"{Path(run).name}: per-layer sparsity"),
-                 out / f"{Path(run).name}.layers.png")
+    layers = _read_table(path, ["layer", "sparsity"], "pass a finished run directory or retrain the run")
+    return out / f"{Path(run).name}.layers.png", layers_figure(layers, f"{Path(run).name}: per-layer sparsity")
+
+
+def _read_table(path: Path, columns: list[str], fix: str) -> pd.DataFrame:
+    """A CSV file wmprune wrote, with `columns` (all but the text ones numeric) and at least one row; anything
+    else is a one-line UserError ending in `fix`."""
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path} ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__}); "
+                        f"{fix}") from None
+    missing = [column for column in columns if column not in table]
+    if missing or table.empty:
+        raise UserError(f"{path} is damaged ({'no ' + ', '.join(missing) + ' column' if missing else 'no rows'}); "
+                        f"{fix}")
+    for column in set(columns) - _TEXT_COLUMNS:
+        if not pd.api.types.is_numeric_dtype(table[column]):
+            raise UserError(f"{path} is damaged (column {column} is not numeric); {fix}")
+    return table
+

@@ -25,6 +25,7 @@ from scipy import stats
 
 from wmprune import results, verdicts
 from wmprune.commands.grid import COMPARISONS_SUFFIX, TUNING_SUFFIX
+from wmprune.config import plain, shown
 from wmprune.data import NUM_CLASSES
 from wmprune.errors import UserError
 
@@ -38,18 +39,29 @@ UNRECORDED = "unrecorded"  # the machine class of runs written before summary.cs
 ON_TARGET = 0.005  # a run's non-zero count may differ from its target's by this fraction of it
 
 
-def load_summaries(runs: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+# The summary.csv columns a report reads, and those of them that are numbers.
+_SUMMARY_TEXT = ["dataset", "model", "method"]
+_SUMMARY_NUMBERS = ["seed", "target_sparsity", "sparsity", "params_prunable", "params_nonzero", "compression_ratio",
+                    "weights_kept_pct", "test_top1"]
+
+
+def load_summaries(runs: Path, skipped: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per finished test run under `runs` at any depth, the tuning records found there).
 
     Tuning runs are left out of the first, the chosen ones too: they answer "which setting", and a run that
-    chose a setting would carry its selection's luck into the test table.
+    chose a setting would carry its selection's luck into the test table. A damaged summary.csv or tuning
+    record is left out and said so in `skipped` (one line each).
     """
+    skipped = [] if skipped is None else skipped
     if not runs.is_dir():
         raise UserError(f"{runs} is not a directory; pass the directory that holds the run directories")
     paths = sorted(runs.rglob(results.SUMMARY))
     if not paths:
         raise UserError(f"no {results.SUMMARY} under {runs}; train or sweep runs into it first")
-    frame = pd.concat([pd.read_csv(path).assign(run=path.parent.name) for path in paths], ignore_index=True)
+    rows = _read_records(paths, _summary_row, skipped, "run")
+    if not rows:
+        raise UserError(f"no readable {results.SUMMARY} under {runs} ({len(paths)} damaged); retrain the runs")
+    frame = pd.concat(rows, ignore_index=True)
     for column in ("variant", "macs_reduction", "device", "precision"):
         if column not in frame:
             frame[column] = math.nan  # runs written before the column existed
@@ -57,7 +69,7 @@ def load_summaries(runs: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     frame["machine_class"] = machine_class(frame)
     frame["variant"] = ["" if pd.isna(v) else str(v) for v in frame["variant"]]
     frame["allocation"] = frame["allocation"].where(frame["method"] != DENSE, "")  # dense has no allocation
-    tuning = _tuning_records(runs).merge(frame[["run", "dataset", "model", "machine_class"]], on="run", how="inner")
+    tuning = _tuning_records(runs, skipped).merge(frame[["run", "dataset", "model", "machine_class"]], on="run", how="inner")
     frame = frame[~frame["run"].isin(set(tuning["run"]))].reset_index(drop=True)
     clash = frame[frame.duplicated(GROUP + ["machine_class", "seed"], keep=False)]
     if not clash.empty:
@@ -67,6 +79,36 @@ def load_summaries(runs: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                         "does not record (width, epochs, beta, ...); give them grid variants or report them from "
                         "separate directories")
     return frame, tuning
+
+
+def _summary_row(path: Path) -> pd.DataFrame:
+    """A run's summary.csv, checked to hold one row with the columns a report reads; else ValueError."""
+    row = pd.read_csv(path)
+    missing = [column for column in _SUMMARY_TEXT + _SUMMARY_NUMBERS if column not in row]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)} column")
+    if len(row) != 1:
+        raise ValueError(f"{len(row)} rows where a run has one")
+    for column in _SUMMARY_NUMBERS:
+        value = pd.to_numeric(row[column], errors="coerce").iloc[0]
+        if pd.isna(value) or (column != "compression_ratio" and not math.isfinite(value)):
+            raise ValueError(f"{column} is not a number ({shown(row[column].iloc[0])})")
+    if not 0 <= float(row["target_sparsity"].iloc[0]) < 1:
+        raise ValueError(f"target_sparsity {row['target_sparsity'].iloc[0]} is not a fraction")
+    return row.assign(run=path.parent.name)
+
+
+def _read_records(paths: list[Path], read, skipped: list[str], what: str) -> list[pd.DataFrame]:
+    """`read(path)` of every path; one that fails is left out, with its reason appended to `skipped`."""
+    frames = []
+    for path in paths:
+        try:
+            frames.append(read(path))
+        except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError, KeyError) as exc:
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            skipped.append(f"skipped {what} {path.parent.name if what == 'run' else path}: {path.name} is damaged "
+                           f"({reason})")
+    return frames
 
 
 def machine_class(frame: pd.DataFrame) -> pd.Series:
@@ -80,12 +122,12 @@ def machine_class(frame: pd.DataFrame) -> pd.Series:
     return (name + "/" + precision.fillna("fp32")).where(frame["device"] != UNRECORDED, UNRECORDED)
 
 
-def _tuning_records(runs: Path) -> pd.DataFrame:
-    paths = sorted(runs.rglob(f"*{TUNING_SUFFIX}"))
-    if not paths:
+def _tuning_records(runs: Path, skipped: list[str]) -> pd.DataFrame:
+    frames = _read_records(sorted(runs.rglob(f"*{TUNING_SUFFIX}")), _tuning_record, skipped, "tuning record")
+    if not frames:
         return pd.DataFrame(columns=["variant", "setting", "extension", "run", "val_top1", "setting_val_top1",
                                      "chosen"])
-    tuning = pd.concat([pd.read_csv(path, keep_default_na=False, dtype=str) for path in paths], ignore_index=True)
+    tuning = pd.concat(frames, ignore_index=True)
     tuning["chosen"] = tuning["chosen"].astype(str) == "True"
     if "extension" not in tuning:  # records written before tuning could extend or take several seeds
         tuning["extension"] = "0"
@@ -94,13 +136,39 @@ def _tuning_records(runs: Path) -> pd.DataFrame:
     return tuning
 
 
-def _comparison_records(runs: Path) -> pd.DataFrame:
+def _tuning_record(path: Path) -> pd.DataFrame:
+    record = pd.read_csv(path, keep_default_na=False, dtype=str)
+    missing = [column for column in ("variant", "setting", "run", "val_top1", "chosen") if column not in record]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)} column")
+    return record
+
+
+def _comparison_record(path: Path) -> pd.DataFrame:
+    record = pd.read_csv(path, keep_default_na=False, dtype={"seeds": str})
+    missing = [column for column in ("dataset", "model", "reference", "baseline", "target_sparsity", "seeds")
+               if column not in record]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)} column")
+    if not all(_is_fraction(value) for value in record["target_sparsity"]):
+        raise ValueError("target_sparsity is not a fraction")
+    return record
+
+
+def _is_fraction(value) -> bool:
+    try:
+        return 0 <= float(value) < 1
+    except (TypeError, ValueError):
+        return False
+
+
+def _comparison_records(runs: Path, skipped: list[str]) -> pd.DataFrame:
     """The comparisons grids declared (their `<grid>.comparisons.csv` beside the runs)."""
-    paths = sorted(runs.rglob(f"*{COMPARISONS_SUFFIX}"))
-    if not paths:
+    frames = _read_records(sorted(runs.rglob(f"*{COMPARISONS_SUFFIX}")), _comparison_record, skipped,
+                           "declared comparisons")
+    if not frames:
         return pd.DataFrame(columns=["dataset", "model", "reference", "baseline", "target_sparsity", "seeds"])
-    records = pd.concat([pd.read_csv(path, keep_default_na=False, dtype={"seeds": str}) for path in paths],
-                        ignore_index=True)
+    records = pd.concat(frames, ignore_index=True)
     return records.drop_duplicates(["dataset", "model", "reference", "baseline", "target_sparsity"])
 
 
@@ -235,18 +303,22 @@ def equal_drop_table(accuracy: pd.DataFrame, dense_top1: float, reference: str =
     return pd.DataFrame(rows)
 
 
-def add_inference_speedups(accuracy: pd.DataFrame, frame: pd.DataFrame, runs: Path) -> pd.DataFrame:
+def add_inference_speedups(accuracy: pd.DataFrame, frame: pd.DataFrame, runs: Path,
+                           skipped: list[str] | None = None) -> pd.DataFrame:
     """`accuracy` with, right after compression_ratio, one `speedup_b<batch>_t<threads>` column per setting that
     `wmprune bench` measured (its inference.csv beside a run's summary.csv): the end-to-end dense / sparse latency
-    ratio, mean over the group's benchmarked runs (docs/inference.md). Unchanged when no run was benchmarked."""
-    frames = []
-    for path in sorted(runs.rglob(results.INFERENCE)):
-        run = frame[frame["run"] == path.parent.name]
-        if not run.empty:
-            network = pd.read_csv(path).query("layer == 'network'")
-            columns = "speedup_b" + network["batch"].astype(str) + "_t" + network["threads"].astype(str)
-            speedups = pd.DataFrame([network["speedup"].to_numpy()], columns=columns.to_numpy())
-            frames.append(run[GROUP].reset_index(drop=True).join(speedups))
+    ratio, mean over the group's benchmarked runs (docs/inference.md). Unchanged when no run was benchmarked.
+    A damaged inference.csv is left out and said so in `skipped`."""
+    def speedups_of(path: Path) -> pd.DataFrame:
+        network = pd.read_csv(path).query("layer == 'network'")
+        if not pd.api.types.is_numeric_dtype(network["speedup"]):
+            raise ValueError("speedup is not a number")
+        columns = "speedup_b" + network["batch"].astype(str) + "_t" + network["threads"].astype(str)
+        speedups = pd.DataFrame([network["speedup"].to_numpy()], columns=columns.to_numpy())
+        return frame[frame["run"] == path.parent.name][GROUP].reset_index(drop=True).join(speedups)
+
+    benchmarked = [path for path in sorted(runs.rglob(results.INFERENCE)) if path.parent.name in set(frame["run"])]
+    frames = _read_records(benchmarked, speedups_of, [] if skipped is None else skipped, "benchmark")
     if not frames:
         return accuracy
     means = pd.concat(frames, ignore_index=True).groupby(GROUP, as_index=False).mean()
@@ -331,35 +403,58 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+# How each file a report writes begins: a file in --out is replaced only when it begins so (or with --overwrite).
+_HEADS = {ACCURACY_SUFFIX: "dataset,model,method,allocation,variant,target_sparsity,", EQUAL_DROP_SUFFIX:
+          "max_drop,dense_top1,", VERDICTS_SUFFIX: "reference,baseline,target_sparsity,",
+          TUNING_SUFFIX: "variant,settings_tried,"}
+_PAGE_TITLE = re.compile(r"# .+ / .+: \d+ runs")
+
+
+def written_by_report(path: Path) -> bool:
+    """Whether `path` is a table `write_report` wrote, by the way it begins."""
+    line = results.first_line(path)
+    if path.suffix == ".md":
+        return _PAGE_TITLE.fullmatch(line) is not None
+    return any(path.name.endswith(suffix) and line.startswith(head) for suffix, head in _HEADS.items())
+
+
 def write_report(runs: Path, out: Path, reference: str = WEIGHTMOM, margin: float = 1.0,
-                 pool_classes: bool = False) -> tuple[list[Path], list[str]]:
+                 pool_classes: bool = False, overwrite: bool = False) -> tuple[list[Path], list[str]]:
     """Write the tables of every dataset × model × machine class under `runs` into `out` (one table per
     dataset × model across classes with `pool_classes`), paired intervals against the variant labelled
     `reference`, verdicts on the declared comparisons with `margin` points of equivalence; returns the
-    markdown files and the warnings (runs off their target, tuning from another class)."""
+    markdown files and the warnings (runs skipped as damaged, runs off their target, tuning from another class).
+    Nothing is written unless every file can be: a file in `out` that is not a table of an earlier report is
+    replaced only with `overwrite`."""
     if not (margin > 0 and math.isfinite(margin)):
         raise UserError(f"--margin must be a positive number of points, got {margin}")
-    frame, tuning = load_summaries(runs)
-    declared = _comparison_records(runs)
+    skipped: list[str] = []
+    frame, tuning = load_summaries(runs, skipped)
+    declared = _comparison_records(runs, skipped)
     # labels exactly as each table will show them: a method's `method/allocation` split is per dataset × model
     labels = {label for _, pair in frame.groupby(["dataset", "model"]) for label in variant_labels(pair)}
     if reference != WEIGHTMOM and reference not in labels:
-        raise UserError(f"--reference {reference}: no runs under {runs} carry that label; pick one of "
+        raise UserError(f"--reference {plain(reference)}: no runs under {runs} carry that label; pick one of "
                         + ", ".join(sorted(labels)))
     keys = ["dataset", "model"] if pool_classes else ["dataset", "model", "machine_class"]
     classes_per_pair = frame.groupby(["dataset", "model"])["machine_class"].nunique()
-    written, warnings = [], []
+    pages, files, warnings = [], {}, skipped
     for key, table_runs in frame.groupby(keys):
         dataset, model = key[0], key[1]
         one_class = pool_classes or classes_per_pair[(dataset, model)] == 1
         stem = out / (f"{dataset}-{model}" if one_class else f"{dataset}-{model}.{_slug(key[2])}")
-        text, notes = _write_table(stem, table_runs, runs, reference, margin, pool_classes,
+        text, notes = _table_files(stem, table_runs, runs, reference, margin, pool_classes,
                                    _in_table(tuning, key, ["dataset", "model"]),
-                                   _in_table(declared, key, ["dataset", "model"]))
-        written.append(stem.with_name(stem.name + ".md"))
-        results.atomic_write_text(written[-1], text)
+                                   _in_table(declared, key, ["dataset", "model"]), files)
+        pages.append(stem.with_name(stem.name + ".md"))
+        files[pages[-1]] = text
         warnings += notes
-    return written, warnings
+    results.check_output_directory(out, "--out")
+    for path in files:
+        results.check_output_file(path, "--out", overwrite, written_by_report)
+    for path, text in files.items():
+        results.atomic_write_text(path, text)
+    return pages, warnings
 
 
 def _in_table(records: pd.DataFrame, key: tuple, keys: list[str]) -> pd.DataFrame:
@@ -369,17 +464,18 @@ def _in_table(records: pd.DataFrame, key: tuple, keys: list[str]) -> pd.DataFram
     return records[mask]
 
 
-def _write_table(stem: Path, runs_of_table: pd.DataFrame, runs: Path, reference: str, margin: float, pooled: bool,
-                 tuning: pd.DataFrame, declared: pd.DataFrame) -> tuple[str, list[str]]:
-    """Write one table's CSV files; returns its markdown page and its warnings."""
+def _table_files(stem: Path, runs_of_table: pd.DataFrame, runs: Path, reference: str, margin: float, pooled: bool,
+                 tuning: pd.DataFrame, declared: pd.DataFrame, files: dict[Path, str]) -> tuple[str, list[str]]:
+    """One table's CSV files, added to `files` (path → text); returns its markdown page and its warnings."""
     def path(suffix: str) -> Path:
         return stem.with_name(stem.name + suffix)
 
     pair = runs_of_table
     dataset, model = pair["dataset"].iloc[0], pair["model"].iloc[0]
-    accuracy = add_inference_speedups(accuracy_table(pair, reference), pair, runs)
+    notes: list[str] = []
+    accuracy = add_inference_speedups(accuracy_table(pair, reference), pair, runs, notes)
     dense_top1 = dense_reference(pair)
-    results.atomic_write_text(path(ACCURACY_SUFFIX), accuracy.to_csv(index=False))
+    files[path(ACCURACY_SUFFIX)] = accuracy.to_csv(index=False)
     speedups = [c for c in accuracy.columns if c.startswith("speedup_")]
     shown = _SHOWN[:_SHOWN.index("compression_ratio") + 1] + speedups + _SHOWN[_SHOWN.index("compression_ratio") + 1:]
     classes = sorted(set(pair["machine_class"]))
@@ -400,7 +496,6 @@ def _write_table(stem: Path, runs_of_table: pd.DataFrame, runs: Path, reference:
             f"misses the target's by more than {ON_TARGET:.1%}; `collapse_rate`: runs closer to chance than to dense, "
             f"where a cell's seeds split (no interval then); `macs_reduction`: dense / pruned multiply-adds."
             f"\n\n{markdown(accuracy[shown].rename(columns={'variant_label': 'variant'}), {'collapse_rate': ''})}")
-    notes = []
     off = pair[off_target(pair)]
     if not off.empty:
         notes.append(f"{dataset}/{model}: {len(off)} run(s) off their sparsity target by more than {ON_TARGET:.1%}: "
@@ -409,7 +504,7 @@ def _write_table(stem: Path, runs_of_table: pd.DataFrame, runs: Path, reference:
                 + ", ".join(f"`{run}`" for run in off["run"]) + ".\n"
     if not declared.empty:
         verdict_table = verdicts_table(pair, declared, margin)
-        results.atomic_write_text(path(VERDICTS_SUFFIX), verdict_table.to_csv(index=False))
+        files[path(VERDICTS_SUFFIX)] = verdict_table.to_csv(index=False)
         text += (f"\n## Declared comparisons: verdicts\n\nDeclared in the grid before the main runs. `difference`: "
                  f"mean per-seed top-1 of {declared['reference'].iloc[0]} − baseline; `low`/`high`: its paired "
                  f"t-interval at {verdict_table['level'].iloc[0]:.2%}, Bonferroni-adjusted for the "
@@ -426,13 +521,13 @@ def _write_table(stem: Path, runs_of_table: pd.DataFrame, runs: Path, reference:
     if equal_drop is None:
         text += "\nNo dense run (prune.method none): no Δ and no equal-accuracy-drop table.\n"
     else:
-        results.atomic_write_text(path(EQUAL_DROP_SUFFIX), equal_drop.to_csv(index=False))
+        files[path(EQUAL_DROP_SUFFIX)] = equal_drop.to_csv(index=False)
         reached = {label: NOT_REACHED for label in equal_drop.columns[2:-2]} | {"best_baseline": "none reached"}
         text += ("\n## Highest compression ratio within an accuracy drop (points of top-1 from dense)\n\n"
                  f"{markdown(equal_drop, reached)}")
     tuned = tuning_table(tuning if pooled else tuning[tuning["machine_class"].isin(classes)])
     if not tuned.empty:
-        results.atomic_write_text(path(TUNING_SUFFIX), tuned.to_csv(index=False))
+        files[path(TUNING_SUFFIX)] = tuned.to_csv(index=False)
         text += ("\n## Settings chosen on validation (mean last-epoch val_top1 over the tuning seeds; the test split "
                  "chose nothing, and no tuning run is in the tables above)\n\n"
                  f"{markdown(tuned, {'chosen_at_edge': ''})}")

@@ -21,9 +21,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from wmprune import results
-from wmprune.commands.grid import Grid, Point, load_grid, write_comparisons, write_tuning
+from wmprune.commands.grid import (COMPARISONS_SUFFIX, TUNING_SUFFIX, Grid, Point, load_grid, write_comparisons,
+                                  write_tuning)
 from wmprune.config import dump_yaml
 from wmprune.errors import UserError
 
@@ -165,17 +167,20 @@ def _run_submitit(points: list[Point], workers: int, grid: Grid, out: Path, clus
 
 
 def plan_table(grid: Grid) -> Table:
-    table = Table(title=f"{grid.path}: {len(grid.points)} runs")
+    table = Table(title=Text(f"{grid.path}: {len(grid.points)} runs"))
     table.add_column("run", overflow="fold")
     table.add_column("state")
     table.add_column("settings")
     for point in grid.points:
         state = ("finished" if point.finished else
                  "resume" if (point.directory / results.CHECKPOINT).exists() else "new")
-        table.add_row(point.directory.name, state, " ".join(f"{k}={v}" for k, v in point.settings.items()))
+        table.add_row(Text(point.directory.name), state, Text(" ".join(f"{k}={v}" for k, v in point.settings.items())))
     if grid.waiting:
         table.caption = f"then the runs of {', '.join(grid.waiting)} with the settings their tuning chooses"
     return table
+
+
+MAX_SEEDS = 10_000  # far more than any study trains; a range past it is a typo, not a plan
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -189,6 +194,9 @@ def parse_seeds(text: str) -> list[int]:
             raise UserError(f"--seeds {text[:80]!r}: give seeds and ranges such as 1,2 or 1-4") from None
         if high < low:
             raise UserError(f"--seeds {text[:80]!r}: a range runs from low to high, e.g. 1-4")
+        if high >= 2**32 or len(seeds) + high - low >= MAX_SEEDS:
+            raise UserError(f"--seeds {text[:80]!r}: name at most {MAX_SEEDS:,} seeds, each below 2^32 (a run's "
+                            "seed range)")
         seeds.extend(range(low, high + 1))
     return seeds
 
@@ -200,6 +208,19 @@ def in_order(grid: Grid, seeds: list[int] | None) -> Grid:
     main = [p for p in grid.points if p.directory not in tuning and (seeds is None or p.config.seed in seeds)]
     ordered = [p for p in grid.points if p.directory in tuning] + sorted(main, key=lambda p: p.config.seed)
     return Grid(grid.path, ordered, grid.tuning, grid.waiting, grid.slurm, grid.comparisons)
+
+
+def check_sweep_files(out: Path, grid_path: Path) -> None:
+    """Refuse, before training anything, an `out` that is a file or that holds a user's file where the sweep
+    keeps its records (sweep.csv, the grid's tuning and comparison records): a sweep replaces only its own,
+    recognised by their header."""
+    results.check_output_directory(out, "--out")
+    heads = {out / SWEEP_CSV: "run,status", out / f"{grid_path.stem}{TUNING_SUFFIX}": "variant,setting",
+             out / f"{grid_path.stem}{COMPARISONS_SUFFIX}": "dataset,model,reference,baseline"}
+    for path, head in heads.items():
+        if path.is_dir() or (path.exists() and not results.first_line(path).startswith(head)):
+            raise UserError(f"{path} is not a record a sweep wrote, and the sweep writes there; move it away or "
+                            "sweep into another --out")
 
 
 def run_sweep(grid_path: Path, out: Path, workers: int | None = None, gpus: list[str] | None = None,
@@ -214,6 +235,7 @@ def run_sweep(grid_path: Path, out: Path, workers: int | None = None, gpus: list
     if dry_run:
         console.print(plan_table(grid))
         return []
+    check_sweep_files(out, grid.path)
     gpus = visible_gpus() if gpus is None else gpus
     workers = workers or max(1, len(gpus))
     tally = Tally(out, console)
@@ -238,5 +260,5 @@ def run_sweep(grid_path: Path, out: Path, workers: int | None = None, gpus: list
     rows = list(tally.rows.values())
     waiting = f"; waiting for tuning: {', '.join(grid.waiting)}" if grid.waiting else ""
     console.print(f"{grid.path}: {tally.count('finished')} trained, {tally.count('skipped')} already finished, "
-                  f"{tally.count('failed')} failed{waiting} → {tally.path}")
+                  f"{tally.count('failed')} failed{waiting} → {tally.path}", markup=False)
     return rows

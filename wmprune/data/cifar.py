@@ -139,7 +139,9 @@ def _read_batch(path: Path, label_key: bytes, num_classes: int) -> tuple[np.ndar
         labels = None
     if labels is None or labels.shape != (len(data),):
         raise _invalid(path, f"{label_key!r} must be a list of {len(data)} integers, one per image")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+    if not labels.size:
+        raise _invalid(path, "it holds no images")
+    if labels.min() < 0 or labels.max() >= num_classes:
         raise _invalid(path, f"labels must lie in [0, {num_classes}), found {labels.min()}..{labels.max()}")
     return data, labels
 

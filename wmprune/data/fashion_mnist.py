@@ -18,6 +18,7 @@ checks that they read.
 """
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -43,6 +44,7 @@ MD5 = {
 }
 SIZE, PADDED, NUM_CLASSES = 28, 32, 10
 _IMAGES_MAGIC, _LABELS_MAGIC = 0x0803, 0x0801
+MAX_VALUES = 60_000 * SIZE * SIZE  # the training images: the largest file of the set
 _HOW_TO_GET = ("run `make data`, or `apt-get install dataset-fashion-mnist` as root, "
                "or set data.download: true")
 
@@ -102,25 +104,34 @@ def read_split(folder: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _read_idx(path: Path, magic: int) -> np.ndarray:
-    """The uint8 array of a gzip IDX file whose magic number must be `magic`; any defect is a UserError."""
-    try:
-        with gzip.open(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError, zlib.error) as e:  # not gzip: BadGzipFile (an OSError); cut short: EOFError
-        raise _invalid(path, f"it is not a complete gzip file ({e})") from e
+    """The uint8 array of a gzip IDX file whose magic number must be `magic`; any defect is a UserError.
+
+    Reads no more than the header announces (and never more than MAX_VALUES), so a file that decompresses
+    without end is refused without filling the memory."""
     dims = magic & 0xFF
     header = 4 * (1 + dims)
-    if len(raw) < header:
-        raise _invalid(path, f"it has {len(raw)} bytes, fewer than its {header}-byte header")
-    found, *shape = struct.unpack(f">{1 + dims}I", raw[:header])
-    if found != magic:
-        raise _invalid(path, f"magic number {found} where {magic} (uint8, {dims} dimension(s)) is expected")
-    expected = int(np.prod(shape))
-    if len(raw) - header != expected:
-        raise _invalid(path, f"the header says {'×'.join(map(str, shape))} = {expected} values but "
-                             f"{len(raw) - header} follow")
+    try:
+        with gzip.open(path, "rb") as f:
+            head = f.read(header)
+            if len(head) < header:
+                raise _invalid(path, f"it has {len(head)} bytes, fewer than its {header}-byte header")
+            found, *shape = struct.unpack(f">{1 + dims}I", head)
+            if found != magic:
+                raise _invalid(path, f"magic number {found} where {magic} (uint8, {dims} dimension(s)) is expected")
+            expected = math.prod(shape)
+            if shape[0] == 0:
+                raise _invalid(path, "the header says it holds 0 items")
+            if expected > MAX_VALUES:
+                raise _invalid(path, f"the header says {'×'.join(map(str, shape))} values, more than "
+                                     f"Fashion-MNIST's {MAX_VALUES:,}")
+            raw = f.read(expected + 1)
+    except (OSError, EOFError, zlib.error) as e:  # not gzip: BadGzipFile (an OSError); cut short: EOFError
+        raise _invalid(path, f"it is not a complete gzip file ({e})") from e
+    if len(raw) != expected:
+        follow = f"{len(raw)}" if len(raw) < expected else f"at least {len(raw)}"  # read no further
+        raise _invalid(path, f"the header says {'×'.join(map(str, shape))} = {expected} values but {follow} follow")
     # A writable copy: torch warns on arrays that share the read-only bytes.
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()
 
 
 def _invalid(path: Path, problem: str) -> UserError:

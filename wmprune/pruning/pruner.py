@@ -3,7 +3,7 @@
     pruner = Pruner(model, optimizer, {"method": "weightmom", "target_sparsity": 0.9},
                     steps_per_epoch=len(loader), epochs=epochs)
     ...  optimizer.step(); pruner.step()        # after every optimizer step
-    ...  pruner.epoch_end()                     # after every epoch
+    ...  pruner.epoch_end(epoch)                # after every epoch, counted from 1
 
 The config is a `PruneConfig` or a dict of the `prune:` section of a run config (README, "Config keys").
 `on_mask_change` (optional) is called with a `MaskEvent` whenever the masks change — pruning events,
@@ -12,6 +12,7 @@ regrowth, IMP's prune-and-rewind, pruning at initialization — and never on oth
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wmprune.config import PruneConfig, validate
+from wmprune.config import PruneConfig, shown, validate
 from wmprune.errors import UserError
 from wmprune.pruning.budget import min_kept
 from wmprune.pruning.context import MaskChange, TrainingContext
@@ -55,6 +56,11 @@ class Pruner:
                  loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
                  average: Callable[[list[torch.Tensor]], None] | None = None, state: dict | None = None,
                  on_mask_change: Callable[[MaskEvent], None] | None = None):
+        for name, value in (("steps_per_epoch", steps_per_epoch), ("epochs", epochs)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UserError(f"Pruner({name}=...) must be a positive whole number, got {shown(value)}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise UserError(f"Pruner's optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         cfg = config if isinstance(config, PruneConfig) else prune_config(config)
         try:
             cfg = cfg.for_epochs(epochs)
@@ -62,6 +68,9 @@ class Pruner:
             raise UserError(str(exc)) from None
         self.cfg = cfg
         weights = prunable_weights(model, cfg.prunable)
+        if not weights:
+            raise UserError(f"the model has no weight of the kinds to prune (prunable: {', '.join(cfg.prunable)}: "
+                            "nn.Conv2d, nn.Linear); pass a model with such layers or change prunable")
         self.masks = MaskSet(weights, dense_layer_names(list(weights), cfg))
         check_target_reachable(self.masks, cfg)
         self.on_mask_change = on_mask_change
@@ -118,10 +127,34 @@ class Pruner:
         return {"masks": self.masks.state_dict(), "method": self.method.state_dict(), "steps": self.steps}
 
     def load_state_dict(self, state: dict) -> None:
+        """Resume from a `state_dict()` of a Pruner built on the same model with the same config; anything else
+        is a UserError, raised before this pruner changes."""
+        self._check_state(state)
+        # The masks are checked above; a method state that does not fit is undone from a copy (state_dict()
+        # shares the live tensors on the CPU).
+        before = copy.deepcopy(self.method.state_dict())
+        try:
+            self.method.load_state_dict(state["method"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+            self.method.load_state_dict(before)
+            raise UserError(f"state= holds a {self.cfg.method} state that does not fit this model "
+                            f"({type(exc).__name__}: {str(exc).strip()[:100]})".split("\n")[0]
+                            + "; pass a Pruner.state_dict() saved with the same model and config") from None
         self.masks.load_state_dict(state["masks"])
-        self.method.load_state_dict(state["method"])
         self.steps = state["steps"]
         self.masks.apply()
+
+    def _check_state(self, state: Any) -> None:
+        fix = "pass a Pruner.state_dict() saved with the same model and config"
+        if not isinstance(state, dict) or not {"masks", "method", "steps"} <= set(state):
+            raise UserError(f"state= is not a Pruner.state_dict() (it needs masks, method and steps); {fix}")
+        masks, steps = state["masks"], state["steps"]
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0 or not isinstance(state["method"], dict):
+            raise UserError(f"state= holds a damaged step count or method state; {fix}")
+        if not isinstance(masks, dict) or set(masks) != set(self.masks.names) or any(
+                not isinstance(masks[name], torch.Tensor) or masks[name].shape != mask.shape
+                for name, mask in zip(self.masks.names, self.masks.masks)):
+            raise UserError(f"state= holds masks for other layers or shapes than this model's prunable ones; {fix}")
 
 
 def prune_config(raw: dict[str, Any]) -> PruneConfig:

@@ -81,7 +81,8 @@ class SGDMomentumScore(Score):
         # Without momentum torch's SGD keeps no buffer: the score would not exist.
         if any(group.get("momentum", 0) == 0 for group in self.optimizer.param_groups
                if any(id(p) in weights for p in group["params"])):
-            raise UserError("the SGD momentum score needs an optimizer with momentum > 0 (train.momentum)")
+            raise UserError("the SGD momentum score (score: sgd_momentum) ranks by the optimizer's momentum buffer: "
+                            "build the optimizer with momentum > 0, or choose another score")
 
     def scores(self) -> list[torch.Tensor]:
         state = self.optimizer.state

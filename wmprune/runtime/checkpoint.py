@@ -73,13 +73,46 @@ def load_checkpoint(path: Path, device: torch.device) -> dict:
                         "it is damaged or not a wmprune checkpoint — retrain or restore it") from None
 
 
+# What `save_checkpoint` stores and a resume needs, with the type of each.
+RESUME_KEYS = {"model": dict, "optimizer": dict, "scheduler": dict, "pruner": dict, "epoch": int, "step": int,
+               "seconds": float, "rng": dict, "metrics": list}
+
+
+def _damaged(path: Path, what: str) -> UserError:
+    return UserError(f"checkpoint {path} {what}; it is damaged or not a wmprune checkpoint — retrain or restore it")
+
+
+def model_state(checkpoint, path: Path) -> dict[str, torch.Tensor]:
+    """The model weights of a loaded checkpoint, checked to be a mapping of names to tensors."""
+    state = checkpoint.get("model") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or not state or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise _damaged(path, "holds no model weights")
+    return state
+
+
+def resumable(checkpoint, path: Path) -> dict:
+    """A loaded checkpoint, checked to hold everything a resume restores."""
+    model_state(checkpoint, path)
+    wrong = [key for key, kind in RESUME_KEYS.items()
+             if not isinstance(checkpoint.get(key), kind) or isinstance(checkpoint.get(key), bool)]
+    if wrong:
+        raise _damaged(path, f"lacks what a resume needs ({', '.join(wrong)})")
+    return checkpoint
+
+
 def restore(run: Run, state: dict) -> None:
     """Everything but the pruner (which `build_run` resumed from the same state) back as it was saved."""
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.scheduler.load_state_dict(state["scheduler"])
+    try:
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scheduler.load_state_dict(state["scheduler"])
+        restore_rng(state["rng"])
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise _damaged(run.directory / results.CHECKPOINT,
+                       f"does not fit this run ({type(exc).__name__}: {str(exc).strip()[:120]})".split("\n")[0]) \
+            from None
     run.epoch, run.seconds, run.metrics = state["epoch"], state["seconds"], state["metrics"]
-    restore_rng(state["rng"])
     if run.world.rank > 0:  # the checkpoint holds rank 0's RNG states; the others draw a dropout stream apart
         torch.manual_seed(run.cfg.seed + run.world.rank + run.world.size * run.epoch)
 
@@ -95,9 +128,13 @@ def load_trained(cfg: RunConfig, directory: Path, device: torch.device,
         state = load_weights(weights)
     else:
         checkpoint = load_checkpoint(directory / results.CHECKPOINT, device)
-        state = checkpoint["model"]
-        if "normalisation" in checkpoint:
-            stats = (checkpoint["normalisation"]["mean"].cpu(), checkpoint["normalisation"]["std"].cpu())
+        state = model_state(checkpoint, directory / results.CHECKPOINT)
+        normalisation = checkpoint.get("normalisation")
+        if normalisation is not None:
+            if not (isinstance(normalisation, dict)
+                    and all(isinstance(normalisation.get(key), torch.Tensor) for key in ("mean", "std"))):
+                raise _damaged(directory / results.CHECKPOINT, "holds a damaged normalisation")
+            stats = (normalisation["mean"].cpu(), normalisation["std"].cpu())
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 from rich.console import Console
 
 
@@ -15,7 +16,7 @@ def progress_bar(console: Console) -> Progress:
 
 def results_table(title: str, row: dict) -> Table:
     """The final numbers of a run (or of `wmprune eval`), narrow enough for an 80-column terminal."""
-    table = Table(title=title)
+    table = Table(title=Text(title))  # Text, not markup: a run name or path may hold brackets
     columns = {"top-1 %": f"{row['test_top1']:.2f}", "top-5 %": f"{row['test_top5']:.2f}",
                "sparsity": f"{row['sparsity']:.4f}", "compression": f"{row['compression_ratio']:.2f}×",
                "kept %": f"{row['weights_kept_pct']:.2f}",

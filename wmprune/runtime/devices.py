@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from dataclasses import dataclass
 
 import torch
@@ -77,6 +78,32 @@ def main_decides(world: World, value):
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def main_decides_or_raises(world: World, decide):
+    """Rank 0's `decide()` on every process; a UserError it raises is raised on every process (each then exits
+    with the same one line) instead of leaving the others waiting for a value that never comes."""
+    value, problem = None, None
+    if world.is_main:
+        try:
+            value = decide()
+        except UserError as exc:
+            problem = str(exc)
+    value, problem = main_decides(world, (value, problem))
+    if problem is not None:
+        raise UserError(problem)
+    return value
+
+
+def leave(world: World) -> None:
+    """After a UserError that every process raised (same config, same files, rank 0's decisions shared): wait
+    for the others, leave the process group (a group left standing aborts the process at exit), and let the
+    exit run to its end. torchrun's agent terminates the other processes as soon as one exits; each of them is
+    already exiting with the same error, so SIGTERM is ignored from here and every process exits with 2."""
+    if world.distributed and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def close(world: World) -> None:

@@ -21,7 +21,7 @@ from wmprune import results
 from wmprune.config import RunConfig, dump_yaml
 from wmprune.errors import TrainingDiverged
 from wmprune.models.cost import output_positions
-from wmprune.runtime.checkpoint import load_checkpoint, restore, save_checkpoint
+from wmprune.runtime.checkpoint import load_checkpoint, restore, resumable, save_checkpoint
 from wmprune.runtime.console import progress_bar, results_table
 from wmprune.runtime.devices import (World, autocast, cpu_capability, describe, precision, resolve_device,
                                      sum_across)
@@ -68,7 +68,8 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
     training raises; a process killed outright leaves `running` behind, which `wmprune runs` reads as
     interrupted once the process is gone."""
     setup_started = time.perf_counter()
-    state = load_checkpoint(directory / results.CHECKPOINT, resolve_device(cfg.device, world)) if resume else None
+    checkpoint = directory / results.CHECKPOINT
+    state = resumable(load_checkpoint(checkpoint, resolve_device(cfg.device, world)), checkpoint) if resume else None
     writes = world.is_main
     board = open_board(cfg.output.tensorboard, directory, state["step"] + 1 if state else 0, console) \
         if writes else None
@@ -76,17 +77,18 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
                     board.mask_changed if board else None)
     log_path = directory / results.LOG
     # A resumed run's log continues the earlier sessions' instead of replacing them.
-    earlier_log = log_path.read_text() if resume and log_path.exists() else ""
+    earlier_log = log_path.read_text(errors="replace") if resume and log_path.is_file() else ""
     if state:
         restore(run, state)
         console.print(f"resuming {directory} at epoch {run.epoch}, step {run.step} "
-                      f"(data, model and checkpoint ready in {time.perf_counter() - setup_started:.2f}s)")
+                      f"(data, model and checkpoint ready in {time.perf_counter() - setup_started:.2f}s)", markup=False)
     elif writes:
         results.atomic_write_text(directory / results.CONFIG, dump_yaml(cfg))
     if cfg.data.name == "synthetic":
         console.print("[bold yellow]SYNTHETIC DATA: random images, a smoke test only — accuracy means nothing[/]")
     console.print(f"{cfg.name}: {cfg.model.name}×{cfg.model.width} on {cfg.data.name}, method {cfg.prune.method} "
-                  f"→ {cfg.prune.target_sparsity:.3f} sparsity, {run.pruner.total_epochs} epochs on {run.device}")
+                  f"→ {cfg.prune.target_sparsity:.3f} sparsity, {run.pruner.total_epochs} epochs on {run.device}",
+                  markup=False)
     if writes:
         _record_state(run, results.RUNNING)
     if on_start is not None:

@@ -64,7 +64,7 @@ from wmprune.pruning.methods.random_mask import RandomPruning
 from wmprune.pruning.schedules import cosine_decay
 
 if TYPE_CHECKING:
-    from wmprune.config import PruneConfig, RigLConfig
+    from wmprune.config import PruneConfig
 
 
 UPDATES_IN_A_SHORT_RUN = 4
@@ -141,7 +141,7 @@ class RigL(RandomPruning):
                     value.masked_fill_(new, 0)
 
 
-def update_interval(knobs: RigLConfig, end_step: int) -> int:
+def update_interval(knobs: RigLSection, end_step: int) -> int:
     """ΔT for a run whose T_end is `end_step`: `update_every`, unless it is the default and leaves no update
     before T_end; then the largest interval that leaves UPDATES_IN_A_SHORT_RUN updates (module docstring)."""
     default = type(knobs).model_fields["update_every"].default
