@@ -160,3 +160,35 @@ def test_gpu_sweep_returns_only_when_its_training_children_have_stopped(tmp_path
     assert [pid for pid in children if _alive(pid)] == []
     assert stdout.strip().splitlines()[-1] == f"gpu_sweep: 0 runs finished, time was up after 600 s → {out}/runs.tgz"
     assert not list(runs.glob("*/summary.csv"))
+
+
+def test_reuse_runs_copies_the_valid_runs_of_an_earlier_study_and_no_other(tmp_path):
+    """scripts/reuse_runs.py: of an earlier study's finished runs at this grid's tuning points, only those of
+    the wanted machine class and thread count, not of an excluded method, are copied (checkpoints left out)."""
+    import yaml
+
+    from wmprune import results
+    from wmprune.commands.grid import load_grid
+
+    write_config(tmp_path / "base.yaml", train={"epochs": 1, "lr": 0.05},
+                 data={"name": "synthetic", "batch_size": 32, "val_size": 32})
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({
+        "base": "base.yaml", "variants": {"weightmom": {"prune.method": "weightmom"}, "rigl": {"prune.method": "rigl"}},
+        "tune": {"at": {"prune.target_sparsity": 0.9}, "seeds": [0],
+                 "settings": {"weightmom": {"train.lr": [0.05, 0.1]}, "rigl": {"train.lr": [0.05, 0.1]}}},
+        "sweep": {"prune.target_sparsity": [0.9], "seed": [1]}}))
+    old, new = tmp_path / "old", tmp_path / "new"
+    devices = ["cpu (fp32, 1 threads)", "NVIDIA H100 80GB HBM3 (bf16 autocast)", "cpu (fp32, 2 threads)"]
+    points = [p for trials in load_grid(grid, new).tuning.values() for trial in trials for p in trial.points]
+    planted = list(zip(points, devices + devices[:1]))  # each tuning point once, one of them on the wanted class
+    for point, device in planted:
+        row = {"method": point.config.prune.method, "seed": point.config.seed, "device": device, "val_top1": 50.0}
+        results.write_csv(old / point.directory.name / results.SUMMARY, list(row), [row])
+        (old / point.directory.name / results.CHECKPOINT).write_bytes(b"large")
+    out = _output([sys.executable, str(ROOT / "scripts" / "reuse_runs.py"), str(grid), str(old), str(new),
+                   "--stage", "tuning", "--exclude-method", "rigl"])
+    assert out.strip().splitlines()[-1] == "copied=1"
+    valid = [p.directory.name for p, device in planted if p.config.prune.method != "rigl" and device == devices[0]]
+    assert [p.name for p in new.iterdir()] == valid and len(valid) == 1
+    assert not (new / valid[0] / results.CHECKPOINT).exists()
