@@ -136,7 +136,7 @@ def _assert_same(a, b):
 def test_imp_levels_budget_and_lr_restart(budget, first_level, total):
     cfg = prune_cfg("imp", imp={"levels": 3, "rewind_epoch": 1, "budget": budget})
     pruner = make_pruner(tiny_net(), cfg, STEPS_PER_EPOCH, epochs=5)
-    assert (pruner.method.first_level_epochs, pruner.total_epochs) == (first_level, total)
+    assert (pruner.method.training_plan.first_level_epochs, pruner.total_epochs) == (first_level, total)
     level_steps = first_level * STEPS_PER_EPOCH
     assert pruner.lr_clock(level_steps - 1) == (level_steps - 1, level_steps)
     assert pruner.lr_clock(level_steps) == (STEPS_PER_EPOCH, level_steps)  # restarts at the rewind point
@@ -148,7 +148,7 @@ def test_imp_rewinds_surviving_weights_and_resets_the_optimizer():
     train_steps(pruner, STEPS_PER_EPOCH)
     pruner.epoch_end(1)
     rewind = {k: v.clone() for k, v in model.state_dict().items()}
-    for epoch in range(2, pruner.method.first_level_epochs + 1):
+    for epoch in range(2, pruner.method.training_plan.first_level_epochs + 1):
         train_steps(pruner, STEPS_PER_EPOCH, first_step=1 + (epoch - 1) * STEPS_PER_EPOCH)
         pruner.epoch_end(epoch)
     assert abs(pruner.sparsity() - (1 - 0.1 ** 0.5)) < 0.002  # level 1 of 2

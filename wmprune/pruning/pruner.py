@@ -24,7 +24,7 @@ from torch import nn
 from wmprune.config import PruneConfig, shown, validate
 from wmprune.errors import UserError
 from wmprune.pruning.budget import min_kept
-from wmprune.pruning.context import MaskChange, TrainingContext
+from wmprune.pruning.context import MaskChange, TrainingContext, TrainingPlan
 from wmprune.pruning.counts import LayerCounts, measured_sparsity
 from wmprune.pruning.mask import MaskSet, prunable_weights
 from wmprune.pruning.methods import ALLOCATIONS, METHODS, PRUNE_SCHEMA, PRUNING_REGISTRIES
@@ -87,11 +87,11 @@ class Pruner:
     @property
     def total_epochs(self) -> int:
         """Epochs to train in all: the `epochs` given, unless the method trains several levels (IMP)."""
-        return self.method.total_epochs
+        return self.method.training_plan.epochs
 
     def lr_clock(self, step: int) -> tuple[int, int]:
         """(position, length) of optimizer step `step` within the LR schedule; IMP restarts it."""
-        return self.method.lr_clock(step)
+        return self.method.training_plan.lr_clock(step)
 
     def step(self) -> None:
         """Call after every `optimizer.step()`: re-applies the masks, updates scores, prunes on schedule."""
@@ -155,6 +155,12 @@ class Pruner:
                 not isinstance(masks[name], torch.Tensor) or masks[name].shape != mask.shape
                 for name, mask in zip(self.masks.names, self.masks.masks)):
             raise UserError(f"state= holds masks for other layers or shapes than this model's prunable ones; {fix}")
+
+
+def training_plan(cfg: PruneConfig, epochs: int, steps_per_epoch: int) -> TrainingPlan:
+    """What the configured method asks of a training loop of `epochs` epochs — epochs in all and the LR
+    schedule's clock — known before any model or Pruner exists."""
+    return METHODS[cfg.method].plan(cfg, epochs, steps_per_epoch)
 
 
 def prune_config(raw: dict[str, Any]) -> PruneConfig:

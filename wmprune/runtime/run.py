@@ -17,7 +17,8 @@ from wmprune.config import RunConfig
 from wmprune.data.loader import TensorLoader
 from wmprune.models import build_model
 from wmprune.errors import UserError
-from wmprune.pruning.pruner import MaskEvent, Pruner
+from wmprune.pruning.context import TrainingPlan
+from wmprune.pruning.pruner import MaskEvent, Pruner, training_plan
 from wmprune.runtime.devices import World, average_across, resolve_device
 from wmprune.runtime.loaders import load_splits, make_loaders
 from wmprune.runtime.optim import build_optimizer, build_scheduler
@@ -36,6 +37,7 @@ class Run:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     pruner: Pruner
+    plan: TrainingPlan  # epochs in all and the LR schedule's clock, from the method before the run was built
     train_loader: TensorLoader
     val_loader: TensorLoader | None  # None when data.val_size is 0
     test_loader: TensorLoader
@@ -89,7 +91,8 @@ def build_run(cfg: RunConfig, directory: Path, world: World, pruner_state: dict 
     pruner = Pruner(model, optimizer, cfg.prune, steps_per_epoch=len(train_loader), epochs=cfg.train.epochs,
                     batches=partial(train_loader.epoch, 0), loss=loss, average=partial(average_across, world),
                     state=pruner_state, on_mask_change=on_mask_change)
-    scheduler = build_scheduler(cfg.train, optimizer, len(train_loader), pruner.lr_clock)
+    plan = training_plan(cfg.prune, cfg.train.epochs, len(train_loader))  # from the config, not from the pruner
+    scheduler = build_scheduler(cfg.train, optimizer, len(train_loader), plan.lr_clock)
     # Masks are applied outside the compiled forward (Pruner.step, between steps), so pruning events never
     # recompile it.
     evaluator = torch.compile(model) if cfg.train.compile else model
@@ -101,5 +104,5 @@ def build_run(cfg: RunConfig, directory: Path, world: World, pruner_state: dict 
             model, device_ids=[device.index] if device.type == "cuda" else None)
         if cfg.train.compile:
             forward = torch.compile(forward)
-    return Run(cfg, directory, device, model, forward, evaluator, optimizer, scheduler, pruner, train_loader,
+    return Run(cfg, directory, device, model, forward, evaluator, optimizer, scheduler, pruner, plan, train_loader,
                val_loader, test_loader, world, loss)

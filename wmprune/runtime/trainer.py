@@ -87,7 +87,7 @@ def train(cfg: RunConfig, directory: Path, resume: bool, console: Console, world
     if cfg.data.name == "synthetic":
         console.print("[bold yellow]SYNTHETIC DATA: random images, a smoke test only — accuracy means nothing[/]")
     console.print(f"{cfg.name}: {cfg.model.name}×{cfg.model.width} on {cfg.data.name}, method {cfg.prune.method} "
-                  f"→ {cfg.prune.target_sparsity:.3f} sparsity, {run.pruner.total_epochs} epochs on {run.device}",
+                  f"→ {cfg.prune.target_sparsity:.3f} sparsity, {run.plan.epochs} epochs on {run.device}",
                   markup=False)
     if writes:
         _record_state(run, results.RUNNING)
@@ -113,7 +113,7 @@ def _train_epochs(run: Run, board: Board | None, console: Console, earlier_log: 
     cfg, directory, writes = run.cfg, run.directory, run.world.is_main
     log_path = directory / results.LOG
     steps_per_epoch = len(run.train_loader)
-    epochs = run.pruner.total_epochs  # train.epochs, unless the method trains several levels (IMP)
+    epochs = run.plan.epochs  # train.epochs, unless the method trains several levels (IMP)
     with progress_bar(console) as progress:
         task = progress.add_task("training", total=epochs * steps_per_epoch,
                                  completed=run.epoch * steps_per_epoch)
@@ -166,7 +166,7 @@ def _train_epochs(run: Run, board: Board | None, console: Console, earlier_log: 
 
 
 def _record_state(run: Run, status: str, error: str = "") -> None:
-    results.write_state(run.directory, status, epoch=run.epoch, epochs=run.pruner.total_epochs,
+    results.write_state(run.directory, status, epoch=run.epoch, epochs=run.plan.epochs,
                         method=run.cfg.prune.method, target_sparsity=run.cfg.prune.target_sparsity, error=error)
 
 

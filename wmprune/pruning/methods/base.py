@@ -15,7 +15,7 @@ import torch
 
 from wmprune.errors import TrainingDiverged
 from wmprune.pruning.budget import Allocation, LayerStats, min_kept
-from wmprune.pruning.context import MaskChange, TrainingContext
+from wmprune.pruning.context import MaskChange, TrainingContext, TrainingPlan
 from wmprune.pruning.mask import MaskSet
 from wmprune.pruning.scores import Score
 
@@ -43,20 +43,18 @@ class PruningMethod:
         """Raise ValueError (one line naming the key) when the rest of the run config cannot work with this
         method; called when a run config is validated."""
 
+    @classmethod
+    def plan(cls, cfg: PruneConfig, epochs: int, steps_per_epoch: int) -> TrainingPlan:
+        """What the method asks of the training loop for a run of `epochs` epochs: the same epochs, one LR
+        schedule (IMP trains and schedules several levels)."""
+        return TrainingPlan(epochs, steps_per_epoch, epochs)
+
     def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         self.masks = masks
         self.cfg = cfg
         self.allocate = allocate
         self.context = context
-
-    @property
-    def total_epochs(self) -> int:
-        """Epochs the run trains in all (IMP trains several levels)."""
-        return self.context.epochs
-
-    def lr_clock(self, step: int) -> tuple[int, int]:
-        """(position, length) in optimizer steps of `step` within the LR schedule; IMP restarts it."""
-        return step, self.context.epochs * self.context.steps_per_epoch
+        self.training_plan = self.plan(cfg, context.epochs, context.steps_per_epoch)
 
     def on_train_start(self, step: int) -> None:
         """Called once before the first batch of a fresh or resumed run."""

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from wmprune.config import MethodSection
 from wmprune.pruning.budget import Allocation
-from wmprune.pruning.context import TrainingContext
+from wmprune.pruning.context import TrainingContext, TrainingPlan
 from wmprune.pruning.mask import MaskSet
 from wmprune.pruning.methods.base import ScorePruning
 from wmprune.pruning.scores import Score
@@ -49,36 +49,26 @@ class IterativeMagnitude(ScorePruning):
     default_allocation = "global"
     section = ImpSection
 
+    @classmethod
+    def plan(cls, cfg: PruneConfig, epochs: int, steps_per_epoch: int) -> TrainingPlan:
+        """Level 0 for E₀ epochs, then `levels` retrainings of E₀ − r epochs, the LR schedule restarted at r."""
+        levels, rewind = cfg.imp.levels, cfg.imp.rewind_epoch
+        if cfg.imp.budget == "full":
+            first = epochs
+        else:  # E₀ + levels·(E₀ − r) ≈ train.epochs
+            first = max(rewind + 1, round((epochs + levels * rewind) / (levels + 1)))
+        return TrainingPlan(first + levels * (first - rewind), steps_per_epoch, first, rewind)
+
     def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         super().__init__(masks, cfg, allocate, context)
         self.levels = cfg.imp.levels
         self.rewind_epoch = cfg.imp.rewind_epoch
-        if cfg.imp.budget == "full":
-            self.first_level_epochs = context.epochs
-        else:  # E₀ + levels·(E₀ − r) ≈ train.epochs
-            share = round((context.epochs + self.levels * self.rewind_epoch) / (self.levels + 1))
-            self.first_level_epochs = max(self.rewind_epoch + 1, share)
         self.rewind_state: dict[str, torch.Tensor] = {}
-
-    @property
-    def retrain_epochs(self) -> int:
-        return self.first_level_epochs - self.rewind_epoch
-
-    @property
-    def total_epochs(self) -> int:
-        return self.first_level_epochs + self.levels * self.retrain_epochs
 
     def level_end(self, level: int) -> int:
         """The epoch after which level `level` (0 = dense) is finished."""
-        return self.first_level_epochs + level * self.retrain_epochs
-
-    def lr_clock(self, step: int) -> tuple[int, int]:
-        per_epoch = self.context.steps_per_epoch
-        length = self.first_level_epochs * per_epoch
-        if step < length:
-            return step, length
-        into_retraining = (step - length) % (self.retrain_epochs * per_epoch)
-        return self.rewind_epoch * per_epoch + into_retraining, length
+        plan = self.training_plan
+        return plan.first_level_epochs + level * plan.retrain_epochs
 
     def on_train_start(self, step: int) -> None:
         if step == 0 and self.rewind_epoch == 0:
