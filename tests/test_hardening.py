@@ -105,6 +105,7 @@ def test_overwrite_on_a_directory_without_a_run_deletes_nothing(config, tmp_path
         assert all(p.read_bytes() == USER_BYTES for p in folder.iterdir())
 
 
+@pytest.mark.slow
 def test_plot_keeps_a_user_file_named_like_a_figure(run_dir, tmp_path, cli):
     tables, figures = tmp_path / "tables", tmp_path / "figures"
     assert cli("report", run_dir.parent, "--out", tables)[0] == 0
@@ -376,6 +377,7 @@ def _limited(code: str, memory: int = 5 << 30, seconds: int = 60) -> subprocess.
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["prunable", "method"])
 def test_a_yaml_alias_bomb_is_one_short_line(tmp_path, key):
     config = tmp_path / "bomb.yaml"
@@ -387,6 +389,7 @@ def test_a_yaml_alias_bomb_is_one_short_line(tmp_path, key):
     assert "aliases" in _one_line(done.stderr) and len(done.stderr) < 300
 
 
+@pytest.mark.slow
 def test_a_long_value_is_cut_in_the_error_line(config, tmp_path, cli):
     line = _refused(cli("train", "--config", config, "--set", "model.name=" + "x" * 100_000), "model")
     assert len(line) < 400
@@ -509,6 +512,7 @@ TORCHRUN_MISTAKES = {"existing run": [], "bad config": ["--set", "train.lr=-1"],
                      "batch not split over ranks": ["--set", "data.batch_size=33"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mistake", TORCHRUN_MISTAKES)
 def test_a_mistake_under_torchrun_is_one_line_and_exit_2_on_every_rank(run_dir, config, tmp_path, mistake):
     out = run_dir if mistake == "existing run" else tmp_path / "new"
