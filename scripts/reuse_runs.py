@@ -14,23 +14,25 @@ The Fashion-MNIST study (docs/results-fashion-mnist.md) took its valid v1 runs t
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
+
 from wmprune import results
 from wmprune.commands.grid import load_grid
+from wmprune.commands.report import UNRECORDED, machine_class
 
 
-def machine_class(summary: dict[str, str]) -> tuple[str, int | None]:
-    """(class, threads) of a run from its summary.csv row: `cpu/fp32` and 1 for "cpu (fp32, 1 threads)"."""
-    device = summary.get("device") or ""
-    if not device:
-        return "unrecorded", None
-    name, _, bracket = device.partition(" (")
-    precision = summary.get("precision") or ("bf16" if bracket.startswith("bf16") else "fp32")
-    threads = re.search(r"(\d+) threads", bracket)
-    return f"{name}/{precision}", int(threads.group(1)) if threads else None
+def class_and_threads(summary: dict[str, str]) -> tuple[str, int | None]:
+    """(machine class as the report sees it, CPU threads) of a run from its summary.csv row: `cpu/fp32` and 1
+    for "cpu (fp32, 1 threads)"."""
+    device = summary.get("device") or UNRECORDED
+    frame = pd.DataFrame({"device": [device], "precision": [summary.get("precision") or math.nan]})
+    threads = re.search(r"(\d+) threads", device)
+    return machine_class(frame).iloc[0], int(threads.group(1)) if threads else None
 
 
 def reusable(grid: Path, old: Path, new: Path, stage: str, wanted_class: str, threads: int | None,
@@ -47,7 +49,7 @@ def reusable(grid: Path, old: Path, new: Path, stage: str, wanted_class: str, th
         if not (candidate / results.SUMMARY).is_file():
             continue
         summary = results.read_csv(candidate / results.SUMMARY)[0]
-        run_class, run_threads = machine_class(summary)
+        run_class, run_threads = class_and_threads(summary)
         if run_class != wanted_class or (threads is not None and run_threads != threads):
             continue
         if summary["method"] in excluded_methods or int(summary["seed"]) in excluded_seeds:

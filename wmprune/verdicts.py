@@ -91,7 +91,7 @@ def decide(differences: Sequence[float], margin: float, family_size: int, alpha:
     return Verdict(label, n, mean, low, high, 1 - adjusted, p)
 
 
-def collapsed(top1: Sequence[float], chance: float, dense: float) -> list[bool]:
-    """Which runs collapsed: test top-1 closer to chance than to the dense network's."""
-    threshold = (chance + dense) / 2
-    return [value < threshold for value in top1]
+def collapse_threshold(chance, dense):
+    """The test top-1 below which a run has collapsed: closer to chance than to the dense network's. Numbers or
+    pandas Series alike."""
+    return (chance + dense) / 2

@@ -216,12 +216,11 @@ def off_target(runs: pd.DataFrame) -> pd.Series:
 
 
 def is_collapsed(runs: pd.DataFrame, dense_top1: float) -> pd.Series:
-    """Runs closer to chance than to dense (verdicts.collapsed); without a dense run, closer to chance than to
+    """Runs closer to chance than to dense (verdicts.collapse_threshold); without a dense run, closer to chance than to
     the best cell of the table."""
     healthy = dense_top1 if not math.isnan(dense_top1) else runs.groupby(GROUP)["test_top1"].mean().max()
     chance = runs["dataset"].map(lambda name: 100.0 / NUM_CLASSES.get(name, 10))
-    return pd.Series([verdicts.collapsed([top1], c, healthy)[0] for top1, c in zip(runs["test_top1"], chance)],
-                     index=runs.index, dtype=bool)
+    return runs["test_top1"] < verdicts.collapse_threshold(chance, healthy)
 
 
 def _paired_to_weightmom(runs: pd.DataFrame, label: str, target: float,
@@ -234,11 +233,12 @@ def _paired_to_weightmom(runs: pd.DataFrame, label: str, target: float,
         return math.nan, math.nan, 0, 0
     at = runs[runs["target_sparsity"] == target]
     ours, theirs = at[at["label"] == reference], at[at["label"] == label]
-    differences = (_by_seed(theirs)["test_top1"] - _by_seed(ours)["test_top1"]).dropna()
+    ours_by_seed, theirs_by_seed = _by_seed(ours), _by_seed(theirs)
+    differences = (theirs_by_seed["test_top1"] - ours_by_seed["test_top1"]).dropna()
     n = len(differences)
     if n == 0:
         return math.nan, math.nan, 0, 0
-    theirs_on, ours_on = (_by_seed(side).loc[differences.index, "machine_class"] for side in (theirs, ours))
+    theirs_on, ours_on = (side.loc[differences.index, "machine_class"] for side in (theirs_by_seed, ours_by_seed))
     cross = int((~((theirs_on == ours_on) & (ours_on != UNRECORDED))).sum())
     if n == 1 or _split(ours) or _split(theirs):
         return float(differences.mean()), math.nan, n, cross

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -26,7 +26,7 @@ from rich.text import Text
 from wmprune import results
 from wmprune.commands.grid import (COMPARISONS_SUFFIX, TUNING_SUFFIX, Grid, Point, load_grid, write_comparisons,
                                   write_tuning)
-from wmprune.config import dump_yaml
+from wmprune.config import dump_yaml, shown
 from wmprune.errors import UserError
 
 SWEEP_CSV, LOGS = "sweep.csv", "logs"
@@ -191,11 +191,11 @@ def parse_seeds(text: str) -> list[int]:
         try:
             low, high = int(first), int(last or first)
         except ValueError:
-            raise UserError(f"--seeds {text[:80]!r}: give seeds and ranges such as 1,2 or 1-4") from None
+            raise UserError(f"--seeds {shown(text)}: give seeds and ranges such as 1,2 or 1-4") from None
         if high < low:
-            raise UserError(f"--seeds {text[:80]!r}: a range runs from low to high, e.g. 1-4")
+            raise UserError(f"--seeds {shown(text)}: a range runs from low to high, e.g. 1-4")
         if high >= 2**32 or len(seeds) + high - low >= MAX_SEEDS:
-            raise UserError(f"--seeds {text[:80]!r}: name at most {MAX_SEEDS:,} seeds, each below 2^32 (a run's "
+            raise UserError(f"--seeds {shown(text)}: name at most {MAX_SEEDS:,} seeds, each below 2^32 (a run's "
                             "seed range)")
         seeds.extend(range(low, high + 1))
     return seeds
@@ -207,7 +207,7 @@ def in_order(grid: Grid, seeds: list[int] | None) -> Grid:
     tuning = grid.tuning_directories
     main = [p for p in grid.points if p.directory not in tuning and (seeds is None or p.config.seed in seeds)]
     ordered = [p for p in grid.points if p.directory in tuning] + sorted(main, key=lambda p: p.config.seed)
-    return Grid(grid.path, ordered, grid.tuning, grid.waiting, grid.slurm, grid.comparisons)
+    return replace(grid, points=ordered)
 
 
 def check_sweep_files(out: Path, grid_path: Path) -> None:

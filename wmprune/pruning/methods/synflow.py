@@ -22,6 +22,7 @@ network's density, at least one weight; budget.min_kept) — the paper has no fl
 from __future__ import annotations
 
 import copy
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import torch
@@ -66,12 +67,17 @@ class SynFlowScore(Score):
         super().__init__(masks, cfg, context)
         self.context = context
 
-    def scores(self) -> list[torch.Tensor]:
+    @cached_property
+    def input_shape(self) -> tuple[int, ...]:
+        """One image's shape, from the first training batch (read once, on the first round)."""
         images, _ = next(iter(self.context.batches()))
+        return tuple(images.shape[1:])
+
+    def scores(self) -> list[torch.Tensor]:
         model = getattr(self.context.model, "module", self.context.model)  # DDP wraps the model
         network = linearised(model)
         with torch.enable_grad():  # pruning runs under no_grad
-            total = path_sum(network, tuple(images.shape[1:]))
+            total = path_sum(network, self.input_shape)
             total.backward()
         # deepcopy keeps the order of the parameters: the copy of a weight sits where the weight does.
         position = {id(parameter): index for index, parameter in enumerate(model.parameters())}
