@@ -225,3 +225,20 @@ def test_sparse_momentum_redistribution_keeps_every_layer_above_its_floor():
         pruner.epoch_end(epoch)
         assert (pruner.masks.active_counts() >= floors).all()
     assert int(pruner.masks.active_counts()[2]) == int(floors[2])
+
+
+@pytest.mark.parametrize("method", PRUNING_METHODS)
+@pytest.mark.parametrize(("overrides", "needle"), [
+    ({"dense_first_layer": True, "dense_last_layer": True}, "keep 856 weights dense, more than"),
+    ({"min_layer_density": 1.0}, "fewer than the 116 the layer floors need"),
+])
+def test_a_target_the_dense_layers_or_floors_cannot_meet_is_refused_before_anything_changes(method, overrides,
+                                                                                            needle):
+    from wmprune.errors import UserError
+
+    model = tiny_net()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(UserError, match=needle):
+        make_pruner(model, prune_cfg(method, target=0.99, **overrides), STEPS_PER_EPOCH, EPOCHS)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    make_pruner(tiny_net(), prune_cfg("none", target=0.99, **overrides), STEPS_PER_EPOCH, EPOCHS)

@@ -23,7 +23,6 @@ from torch import nn
 
 from wmprune.config import PruneConfig, shown, validate
 from wmprune.errors import UserError
-from wmprune.pruning.budget import min_kept
 from wmprune.pruning.context import MaskChange, TrainingContext, TrainingPlan
 from wmprune.pruning.counts import LayerCounts, measured_sparsity
 from wmprune.pruning.mask import MaskSet, prunable_weights
@@ -72,7 +71,6 @@ class Pruner:
             raise UserError(f"the model has no weight of the kinds to prune (prunable: {', '.join(cfg.prunable)}: "
                             "nn.Conv2d, nn.Linear); pass a model with such layers or change prunable")
         self.masks = MaskSet(weights, dense_layer_names(list(weights), cfg))
-        check_target_reachable(self.masks, cfg)
         self.on_mask_change = on_mask_change
         self.steps = 0  # optimizer steps so far; the schedule position follows from it
         context = TrainingContext(model, optimizer, batches or _no_batches, loss, steps_per_epoch, epochs,
@@ -176,22 +174,3 @@ def dense_layer_names(names: list[str], cfg: PruneConfig) -> tuple[str, ...]:
     """The first and/or last prunable tensor (in module order), when the config keeps them dense."""
     return tuple(name for keep, name in ((cfg.dense_first_layer, names[0]), (cfg.dense_last_layer, names[-1]))
                  if keep)
-
-
-def check_target_reachable(masks: MaskSet, cfg: PruneConfig) -> None:
-    """The target must leave room for the layers kept dense (they still count as prunable) and for every
-    layer's floor (`prune.min_layer_density`, at least one weight each)."""
-    if cfg.method == "none":
-        return
-    numels = masks.numels()
-    total = int(numels.sum())
-    kept = total - round(cfg.target_sparsity * total)
-    dense = int(numels[masks.dense].sum())
-    if dense > kept:
-        raise UserError(f"prune.dense_first_layer/dense_last_layer keep {dense} weights dense, more than "
-                        f"prune.target_sparsity={cfg.target_sparsity} leaves; lower the target or prune them")
-    floors = int(min_kept(numels, masks.dense, cfg.target_sparsity, cfg.min_layer_density).sum())
-    if floors > kept:
-        raise UserError(f"prune.target_sparsity={cfg.target_sparsity} keeps {kept} weights, fewer than the "
-                        f"{floors} the layer floors need (prune.min_layer_density={cfg.min_layer_density}, at "
-                        f"least one weight in each of {len(masks)} layers); lower one of them")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from wmprune.errors import TrainingDiverged
+from wmprune.errors import TrainingDiverged, UserError
 from wmprune.pruning.budget import Allocation, LayerStats, min_kept
 from wmprune.pruning.context import MaskChange, TrainingContext, TrainingPlan
 from wmprune.pruning.mask import MaskSet
@@ -79,8 +79,25 @@ class ScorePruning(PruningMethod):
 
     def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         super().__init__(masks, cfg, allocate, context)
-        self.score = self.score_class(masks, cfg, context)
         self.min_kept = min_kept(masks.numels(), masks.dense, cfg.target_sparsity, cfg.min_layer_density)
+        self._check_target_reachable()
+        self.score = self.score_class(masks, cfg, context)
+
+    def _check_target_reachable(self) -> None:
+        """The target must leave room for the layers kept dense (they still count as prunable) and for every
+        layer's floor (`prune.min_layer_density`, at least one weight each)."""
+        numels, cfg = self.masks.numels(), self.cfg
+        total = int(numels.sum())
+        kept = total - round(cfg.target_sparsity * total)
+        dense = int(numels[self.masks.dense].sum())
+        if dense > kept:
+            raise UserError(f"prune.dense_first_layer/dense_last_layer keep {dense} weights dense, more than "
+                            f"prune.target_sparsity={cfg.target_sparsity} leaves; lower the target or prune them")
+        floors = int(self.min_kept.sum())
+        if floors > kept:
+            raise UserError(f"prune.target_sparsity={cfg.target_sparsity} keeps {kept} weights, fewer than the "
+                            f"{floors} the layer floors need (prune.min_layer_density={cfg.min_layer_density}, at "
+                            f"least one weight in each of {len(self.masks)} layers); lower one of them")
 
     def on_step(self, step: int) -> None:
         self.masks.apply()

@@ -61,11 +61,14 @@ def path_sum(network: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
 
 
 class SynFlowScore(Score):
-    """|θ ⊙ ∂R/∂θ| of every prunable weight at the current masks (a fresh linearised copy each time)."""
+    """|θ ⊙ ∂R/∂θ| of every prunable weight at the current masks, on a linearised copy of the network that
+    `SynFlow` makes once for all its rounds (`linearise()`) and drops after them (`release()`)."""
 
     def __init__(self, masks: MaskSet, cfg: PruneConfig, context: TrainingContext):
         super().__init__(masks, cfg, context)
         self.context = context
+        self.network: nn.Module | None = None
+        self.copies: list[nn.Parameter] = []  # the copy of each prunable weight, in the masks' order
 
     @cached_property
     def input_shape(self) -> tuple[int, ...]:
@@ -73,24 +76,36 @@ class SynFlowScore(Score):
         images, _ = next(iter(self.context.batches()))
         return tuple(images.shape[1:])
 
-    def scores(self) -> list[torch.Tensor]:
+    def linearise(self) -> None:
         model = getattr(self.context.model, "module", self.context.model)  # DDP wraps the model
-        network = linearised(model)
-        with torch.enable_grad():  # pruning runs under no_grad
-            total = path_sum(network, self.input_shape)
-            total.backward()
+        self.network = linearised(model)
         # deepcopy keeps the order of the parameters: the copy of a weight sits where the weight does.
         position = {id(parameter): index for index, parameter in enumerate(model.parameters())}
-        copies = list(network.parameters())
-        flows = [copies[position[id(weight)]] for weight in self.masks.weights]
+        copies = list(self.network.parameters())
+        self.copies = [copies[position[id(weight)]] for weight in self.masks.weights]
+
+    def release(self) -> None:
+        self.network, self.copies = None, []
+
+    def scores(self) -> list[torch.Tensor]:
+        assert self.network is not None, "SynFlowScore.linearise() comes before scores()"
+        with torch.no_grad():  # |θ|·mask is |θ ⊙ mask|: the copy follows the masks without copying again
+            for copy_, mask in zip(self.copies, self.masks.masks):
+                copy_.mul_(mask)
+        self.network.zero_grad(set_to_none=True)
+        with torch.enable_grad():  # pruning runs under no_grad
+            total = path_sum(self.network, self.input_shape)
+            total.backward()
         # Each flow is at most R (it sums the paths through one weight): relative to R it fits float32.
-        return [(copy_ * copy_.grad / total).abs().to(weight.dtype) for copy_, weight in zip(flows, self.masks.weights)]
+        return [(copy_ * copy_.grad / total).abs().to(weight.dtype)
+                for copy_, weight in zip(self.copies, self.masks.weights)]
 
 
 class SynFlow(PruneAtInit):
     """Score by synaptic flow and prune globally, `rounds` times along an exponential schedule, before training."""
 
     score_class = SynFlowScore
+    score: SynFlowScore
     default_allocation = "global"
     section = SynFlowSection
 
@@ -98,5 +113,9 @@ class SynFlow(PruneAtInit):
         if step != 0:
             return
         rounds, density = self.cfg.synflow.rounds, 1.0 - self.cfg.target_sparsity
-        for k in range(1, rounds + 1):
-            self.prune_to(self.cfg.target_sparsity if k == rounds else 1.0 - density ** (k / rounds))
+        self.score.linearise()
+        try:
+            for k in range(1, rounds + 1):
+                self.prune_to(self.cfg.target_sparsity if k == rounds else 1.0 - density ** (k / rounds))
+        finally:
+            self.score.release()
