@@ -316,23 +316,23 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, cli, args, needle):
 
 @pytest.mark.slow
 def test_tuning_chooses_on_validation_then_runs_the_choice_everywhere(tmp_path, cli):
-    """Variants with the same tuning budget, tried at tuning seeds apart from the evaluation seeds; a choice at
-    an edge extends the list; the best mean last-epoch val_top1 runs at every sparsity and evaluation seed;
-    no tuning run is a test run."""
+    """Variants with the same tuning budget, tried at a tuning seed apart from the evaluation seeds; a choice at
+    an edge extends the list; the best last-epoch val_top1 runs at every evaluation seed; no tuning run is a
+    test run. (The mean over several tuning seeds and the extension rule: test_verdicts, on planted runs.)"""
     write_config(tmp_path / "base.yaml", **TINY)
     grid = tmp_path / "grid.yaml"
     grid.write_text(yaml.safe_dump({
         "base": "base.yaml", "dense_baseline": True,
         "variants": {"weightmom": {"prune.method": "weightmom"},
                      "random-erk": {"prune.method": "random", "prune.allocation": "erk"}},
-        "tune": {"at": {"prune.target_sparsity": 0.9}, "seeds": [5, 6],
+        "tune": {"at": {"prune.target_sparsity": 0.9}, "seeds": [5],
                  "settings": {"weightmom": {"train.lr": [0.01, 0.05]}, "random-erk": {"train.lr": [0.01, 0.05]}}},
-        "sweep": {"prune.target_sparsity": [0.5, 0.9], "seed": [0, 1]}}))
+        "sweep": {"prune.target_sparsity": [0.9], "seed": [0, 1]}}))
     runs = tmp_path / "runs"
     code, out, err = cli("sweep", "--grid", grid, "--out", runs, "--workers", "2")
     assert code == 0, err
     tuning = pd.read_csv(runs / f"{grid.stem}.tuning.csv")  # one record per grid: studies share folders
-    assert set(tuning["seed"]) == {5, 6}
+    assert set(tuning["seed"]) == {5}
     tuning_runs = set(tuning["run"])
     for variant in ("weightmom", "random-erk"):
         rows = tuning[tuning["variant"] == variant]
@@ -345,14 +345,14 @@ def test_tuning_chooses_on_validation_then_runs_the_choice_everywhere(tmp_path, 
         lr = float(means.idxmax().split("=")[1])
         assert lr not in (lrs[0], lrs[-1]) or len(extended) == 2 or lr in (0.0004, 1.25)  # inside, or at the cap
         mains = [p.parent for p in runs.glob(f"*-{variant}-*/{results.SUMMARY}") if p.parent.name not in tuning_runs]
-        assert len(mains) == 4
+        assert len(mains) == 2
         assert all(yaml.safe_load((d / "config.yaml").read_text())["train"]["lr"] == lr for d in mains)
         assert all(results.read_csv(d / results.SUMMARY)[0]["variant"] == variant for d in mains)
         assert {int(results.read_csv(d / results.SUMMARY)[0]["seed"]) for d in mains} == {0, 1}
     code, out, err = cli("report", runs, "--out", tmp_path / "tables")
     assert code == 0, err
     table = pd.read_csv(tmp_path / "tables" / "synthetic-vgg16.accuracy.csv")
-    assert set(table["n_seeds"]) == {2} and len(table) == 1 + 2 * 2  # no tuning run, chosen or not
+    assert set(table["n_seeds"]) == {2} and len(table) == 1 + 2  # no tuning run, chosen or not
     tuned = pd.read_csv(tmp_path / "tables" / "synthetic-vgg16.tuning.csv")
     assert list(tuned["settings_tried"]) == [2 + e for e in tuned["extensions"]]
     page = (tmp_path / "tables" / "synthetic-vgg16.md").read_text()

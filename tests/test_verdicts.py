@@ -15,7 +15,7 @@ from statsmodels.stats.weightstats import DescrStatsW, ttost_paired
 from tests.conftest import write_config
 from tests.test_experiments import TINY
 from wmprune import results, verdicts
-from wmprune.commands.grid import load_grid
+from wmprune.commands.grid import load_grid, write_tuning
 from wmprune.commands.sweep import in_order, parse_seeds
 from wmprune.errors import UserError
 
@@ -145,30 +145,46 @@ def test_a_run_off_its_target_is_flagged(tmp_path, cli):
     assert "**Off target**" in (tmp_path / "tables" / "fashion-mnist-vgg16.md").read_text()
 
 
-def _tuning_grid(tmp_path, extend=2):
+def _tuning_grid(tmp_path, extend=2, seeds=(7,)):
     write_config(tmp_path / "base.yaml", **{**TINY, "data": {"name": "synthetic", "val_size": 64}})
     grid = tmp_path / "grid.yaml"
     lrs = [0.05, 0.1, 0.2]
     grid.write_text(yaml.safe_dump({
         "base": "base.yaml", "variants": {"weightmom": {"prune.method": "weightmom"}, "gmp": {"prune.method": "gmp"}},
-        "tune": {"at": {"prune.target_sparsity": 0.9}, "seeds": [7], "extend": extend,
+        "tune": {"at": {"prune.target_sparsity": 0.9}, "seeds": list(seeds), "extend": extend,
                  "settings": {"weightmom": {"train.lr": lrs}, "gmp": {"train.lr": lrs}}},
         "sweep": {"prune.target_sparsity": [0.5, 0.9], "seed": [1, 2]}}))
     return grid
 
 
 def _finish(points, score):
-    """Plant a finished tuning run whose validation top-1 is score(lr)."""
+    """Plant a finished tuning run whose validation top-1 is score(lr, seed)."""
     for point in points:
         if not point.finished:
-            lr = point.config.train.lr
-            results.write_csv(point.directory / results.SUMMARY, ["val_top1"], [{"val_top1": score(lr)}])
+            lr, seed = point.config.train.lr, point.config.seed
+            results.write_csv(point.directory / results.SUMMARY, ["val_top1"], [{"val_top1": score(lr, seed)}])
+
+
+def test_the_choice_is_the_best_mean_over_the_tuning_seeds(tmp_path):
+    grid_path, out = _tuning_grid(tmp_path, seeds=(7, 8)), tmp_path / "runs"
+    planted = {(0.05, 7): 90.0, (0.05, 8): 10.0, (0.1, 7): 60.0, (0.1, 8): 62.0, (0.2, 7): 55.0, (0.2, 8): 55.0}
+    for trials in load_grid(grid_path, out).tuning.values():
+        for trial in trials:
+            _finish(trial.points, lambda lr, seed: planted[lr, seed])
+    grid = load_grid(grid_path, out)
+    assert not grid.waiting  # 0.1 wins on the mean (61 against 50): inside the range, nothing to extend
+    assert {p.config.train.lr for p in grid.points if p.config.seed in (1, 2)} == {0.1}  # not 0.05, best at seed 7
+    write_tuning(grid, out)
+    rows = pd.read_csv(out / f"{grid_path.stem}.tuning.csv")
+    assert rows.groupby("setting")["setting_val_top1"].first().to_dict() == {
+        "train.lr=0.05": 50.0, "train.lr=0.1": 61.0, "train.lr=0.2": 55.0}
+    assert set(rows.loc[rows["chosen"], "setting"]) == {"train.lr=0.1"} and set(rows["seed"]) == {7, 8}
 
 
 def test_a_choice_at_an_edge_extends_the_list_until_inside_or_at_the_cap(tmp_path):
     grid_path, out = _tuning_grid(tmp_path), tmp_path / "runs"
-    scores = {"weightmom": lambda lr: 100 * lr,  # best at ever larger lr: extends to the cap
-              "gmp": lambda lr: 50 - abs(lr - 0.01) * 100}  # best at the bottom edge, twice: the cap
+    scores = {"weightmom": lambda lr, seed: 100 * lr,  # best at ever larger lr: extends to the cap
+              "gmp": lambda lr, seed: 50 - abs(lr - 0.01) * 100}  # best at the bottom edge, twice: the cap
     for step in range(4):
         grid = load_grid(grid_path, out)
         for name, trials in grid.tuning.items():
@@ -186,7 +202,7 @@ def test_a_choice_at_an_edge_extends_the_list_until_inside_or_at_the_cap(tmp_pat
 
 def test_extension_stops_inside_the_range(tmp_path):
     grid_path, out = _tuning_grid(tmp_path), tmp_path / "runs"
-    def score(lr):  # best at 0.4 once it is tried; 0.8 is worse
+    def score(lr, seed):  # best at 0.4 once it is tried; 0.8 is worse
         return 50 - abs(lr - 0.35) * 100
 
     for _ in range(4):
@@ -205,7 +221,7 @@ def test_sweep_orders_main_runs_seed_by_seed_and_can_run_chosen_seeds(tmp_path):
     for _ in range(4):
         for trials in load_grid(grid_path, out).tuning.values():
             for trial in trials:
-                _finish(trial.points, lambda lr: -abs(lr - 0.1))
+                _finish(trial.points, lambda lr, seed: -abs(lr - 0.1))
     ordered = in_order(load_grid(grid_path, out), None)
     tuning = ordered.tuning_directories
     main_seeds = [p.config.seed for p in ordered.points if p.directory not in tuning]
