@@ -25,12 +25,16 @@ quickstart: $(STAMP)
 	$(BIN)/wmprune train --config configs/quickstart.yaml --out results/runs/quickstart --overwrite
 	$(BIN)/wmprune eval --run results/runs/quickstart
 
+# One pytest worker per core (pytest-xdist); a module's tests stay on one worker, so a module-scoped sweep is
+# trained once. Every test uses one thread (tests/conftest.py).
+XDIST := -n auto --dist loadscope
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 # The suite without the tests marked slow (real trainings, child processes): under a minute, for every edit.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(XDIST) -m "not slow"
 
 # Real Fashion-MNIST (Xiao et al. 2017, arXiv 1708.07747). As root with apt: Debian's package (files in
 # /usr/share/datasets/fashion-mnist/; apt-get update only if the package is not yet known). Where that is
