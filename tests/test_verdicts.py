@@ -252,3 +252,19 @@ def test_declared_comparisons_get_their_planned_seeds(tmp_path):
     grid_path.write_text(yaml.safe_dump(raw))
     with pytest.raises(UserError, match="not a variant of this grid"):
         load_grid(grid_path, tmp_path / "runs")
+
+
+def test_a_study_with_only_tuning_runs_so_far_is_said_and_writes_nothing(tmp_path, cli):
+    runs = tmp_path / "runs"
+    for lr, top1 in ((0.05, 88.0), (0.1, 89.0)):
+        write_run(runs, f"t{lr}", "weightmom", 0.98, 0, top1)
+    names = sorted(p.name for p in runs.iterdir())
+    results.write_csv(runs / "grid.tuning.csv", ["variant", "setting", "extension", "seed", "run", "val_top1",
+                                                 "setting_val_top1", "chosen"],
+                      [{"variant": "weightmom", "setting": f"train.lr={lr}", "extension": 0, "seed": 0, "run": name,
+                        "val_top1": top1, "setting_val_top1": top1, "chosen": lr == 0.1}
+                       for name, lr, top1 in zip(names, (0.05, 0.1), (88.0, 89.0))])
+    code, out, err = cli("report", runs, "--out", tmp_path / "tables")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "only tuning runs (2)" in err and "grid.tuning.csv" in err
+    assert not (tmp_path / "tables").exists()

@@ -71,6 +71,10 @@ def load_summaries(runs: Path, skipped: list[str] | None = None) -> tuple[pd.Dat
     frame["allocation"] = frame["allocation"].where(frame["method"] != DENSE, "")  # dense has no allocation
     tuning = _tuning_records(runs, skipped).merge(frame[["run", "dataset", "model", "machine_class"]], on="run", how="inner")
     frame = frame[~frame["run"].isin(set(tuning["run"]))].reset_index(drop=True)
+    if frame.empty:  # mid-study: tuning has run, the main runs have not
+        records = ", ".join(str(p.relative_to(runs)) for p in sorted(runs.rglob(f"*{TUNING_SUFFIX}")))
+        raise UserError(f"{runs} holds only tuning runs ({len(rows)}) so far, their choices in {records}; the "
+                        f"tables need the main runs: `wmprune sweep --grid GRID --out {runs}` trains them")
     clash = frame[frame.duplicated(GROUP + ["machine_class", "seed"], keep=False)]
     if not clash.empty:
         first = clash.iloc[0]
