@@ -268,3 +268,21 @@ def test_a_study_with_only_tuning_runs_so_far_is_said_and_writes_nothing(tmp_pat
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "only tuning runs (2)" in err and "grid.tuning.csv" in err
     assert not (tmp_path / "tables").exists()
+
+
+def test_the_declared_comparisons_are_recorded_whole_before_any_tuning_has_finished(tmp_path):
+    """The family a verdict is adjusted for is what the grid declares, not what has finished tuning so far."""
+    grid_path = _tuning_grid(tmp_path)
+    raw = yaml.safe_load(grid_path.read_text())
+    raw["compare"] = {"reference": "weightmom", "baselines": ["gmp"], "at": {"prune.target_sparsity": [0.5, 0.9]},
+                      "seeds": [1, 2, 3]}
+    grid_path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "runs"
+    grid = load_grid(grid_path, out)
+    assert set(grid.waiting) == {"weightmom", "gmp"}
+    expected = [("weightmom", "gmp", 0.5, "1 2 3"), ("weightmom", "gmp", 0.9, "1 2 3")]
+    assert [(r["reference"], r["baseline"], r["target_sparsity"], r["seeds"]) for r in grid.comparisons] == expected
+    for trials in grid.tuning.values():
+        for trial in trials:
+            _finish(trial.points, lambda lr, seed: -abs(lr - 0.1))
+    assert load_grid(grid_path, out).comparisons == grid.comparisons

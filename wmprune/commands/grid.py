@@ -224,7 +224,6 @@ def load_grid(path: Path, out: Path) -> Grid:
             settings = {**combo, "prune.method": "none", "prune.target_sparsity": 0.0, **chosen.get(DENSE, {})}
             point = builder.point(DENSE, settings)
             points.setdefault(point.directory, point)
-    comparisons = []
     for name, fixed in variants.items():
         if name in waiting:
             continue
@@ -234,13 +233,25 @@ def load_grid(path: Path, out: Path) -> Grid:
                 located = {**combo, "seed": seed} if in_comparison else combo
                 point = builder.point(name, {**located, **fixed, **chosen.get(name, {})})
                 points.setdefault(point.directory, point)  # an explicit `none` can coincide with a dense baseline
-                if in_comparison and name != declared["reference"]:
-                    comparisons.append({"dataset": point.config.data.name, "model": point.config.model.name,
-                                        "reference": declared["reference"], "baseline": name,
-                                        "target_sparsity": point.config.prune.target_sparsity,
-                                        "seeds": " ".join(map(str, declared["seeds"]))})
-    unique = list({tuple(row.values()): row for row in comparisons}.values())
-    return Grid(path, list(points.values()), tuning, waiting, slurm, unique)
+    return Grid(path, list(points.values()), tuning, waiting, slurm, _comparisons(declared, variants, axes, builder))
+
+
+def _comparisons(declared: dict, variants: dict[str, dict], axes: dict[str, list],
+                 builder: _Builder) -> list[dict[str, Any]]:
+    """COMPARISON_FIELDS rows of every declared comparison, whether or not its variants have finished tuning:
+    the family a verdict is adjusted for is fixed by the declaration (a cell's dataset, model and sparsity do
+    not depend on the tuned settings, so a waiting variant's are read at its untuned settings)."""
+    if not declared:
+        return []
+    rows = []
+    for name in (name for name in variants if name in declared["baselines"] and name != declared["reference"]):
+        for combo in _combinations(axes):
+            if _in_comparison(declared, name, combo):
+                cell = builder.point(name, {**combo, **variants[name]}).config
+                rows.append({"dataset": cell.data.name, "model": cell.model.name, "reference": declared["reference"],
+                             "baseline": name, "target_sparsity": cell.prune.target_sparsity,
+                             "seeds": " ".join(map(str, declared["seeds"]))})
+    return list({tuple(row.values()): row for row in rows}.values())
 
 
 def _declared(compare: dict, variants: dict[str, dict], axes: dict[str, list], path: Path) -> dict:
