@@ -243,9 +243,10 @@ def _comparisons(declared: dict, variants: dict[str, dict], axes: dict[str, list
     not depend on the tuned settings, so a waiting variant's are read at its untuned settings)."""
     if not declared:
         return []
+    cells = {key: values for key, values in axes.items() if key != "seed" or key in declared["at"]}  # a row is per cell
     rows = []
     for name in (name for name in variants if name in declared["baselines"] and name != declared["reference"]):
-        for combo in _combinations(axes):
+        for combo in _combinations(cells):
             if _in_comparison(declared, name, combo):
                 cell = builder.point(name, {**combo, **variants[name]}).config
                 rows.append({"dataset": cell.data.name, "model": cell.model.name, "reference": declared["reference"],

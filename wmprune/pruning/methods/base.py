@@ -79,14 +79,15 @@ class ScorePruning(PruningMethod):
 
     def __init__(self, masks: MaskSet, cfg: PruneConfig, allocate: Allocation, context: TrainingContext):
         super().__init__(masks, cfg, allocate, context)
-        self.min_kept = min_kept(masks.numels(), masks.dense, cfg.target_sparsity, cfg.min_layer_density)
-        self._check_target_reachable()
+        numels = masks.numels()
+        self.min_kept = min_kept(numels, masks.dense, cfg.target_sparsity, cfg.min_layer_density)
+        self._check_target_reachable(numels)
         self.score = self.score_class(masks, cfg, context)
 
-    def _check_target_reachable(self) -> None:
+    def _check_target_reachable(self, numels: torch.Tensor) -> None:
         """The target must leave room for the layers kept dense (they still count as prunable) and for every
         layer's floor (`prune.min_layer_density`, at least one weight each)."""
-        numels, cfg = self.masks.numels(), self.cfg
+        cfg = self.cfg
         total = int(numels.sum())
         kept = total - round(cfg.target_sparsity * total)
         dense = int(numels[self.masks.dense].sum())
