@@ -131,6 +131,36 @@ def test_verdicts_csv_for_declared_comparisons_and_a_bimodal_cell_is_a_collapse_
     page = (tmp_path / "tables" / "fashion-mnist-vgg16.md").read_text()
     assert "provisional" in page and "Bonferroni-adjusted" in page
 
+    code, out, err = cli("plot", tmp_path / "tables", "--out", tmp_path / "figures")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "figures").glob("*.png")) == [
+        "fashion-mnist-vgg16.png", "fashion-mnist-vgg16.verdicts.png"]
+
+
+def test_the_verdicts_figure_draws_each_declared_interval_and_names_its_verdict():
+    from wmprune.commands.plot import verdicts_figure
+
+    table = pd.DataFrame([  # baseline, target, n, difference, low, high, verdict — as report writes them
+        ("magnitude", 0.99, 10, -0.4, -1.3, 0.5, "undecided"),
+        ("magnitude", 0.98, 10, 0.1, -0.3, 0.5, "level"),
+        ("snip", 0.98, 10, 20.0, math.nan, math.nan, "mixed collapse"),
+        ("rigl", 0.98, 1, 2.0, math.nan, math.nan, "undecided"),
+        ("imp", 0.98, 0, math.nan, math.nan, math.nan, "undecided"),
+    ], columns=["baseline", "target_sparsity", "n_paired", "difference", "low", "high", "verdict"]).assign(
+        reference="weightmom", level=1 - 0.05 / 8, margin=1.0, family_size=8)
+    axes = verdicts_figure(table, "t").axes[0]
+    labels = [label.get_text() for label in axes.get_yticklabels()]
+    assert labels == ["magnitude @ 0.98", "snip @ 0.98", "rigl @ 0.98", "imp @ 0.98", "magnitude @ 0.99"]
+    (bars,) = axes.containers
+    segments = [tuple(segment[:, 0]) for segment in bars.lines[2][0].get_segments()]
+    assert segments == [pytest.approx((-0.3, 0.5)), pytest.approx((-1.3, 0.5))]
+    crosses = next(line for line in axes.lines if line.get_marker() == "x")
+    assert list(crosses.get_xdata()) == [20.0, 2.0] and list(crosses.get_ydata()) == [1, 2]
+    assert [text.get_text() for text in axes.texts] == [
+        "level (n=10)", "mixed collapse (n=10)", "undecided (n=1)", "undecided (n=0)", "undecided (n=10)"]
+    (band,) = axes.patches
+    assert band.get_x() == pytest.approx(-1.0) and band.get_width() == pytest.approx(2.0)
+
 
 def test_a_run_off_its_target_is_flagged(tmp_path, cli):
     runs = tmp_path / "runs"

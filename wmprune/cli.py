@@ -116,7 +116,8 @@ def plot(
     run: Annotated[Optional[Path], typer.Option("--run", help="also plot this run's per-layer sparsity")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace files in --out that are not figures wmprune drew")] = False,
 ) -> None:
-    """PNG figures: top-1 vs compression ratio per dataset × model; per-layer sparsity of one run."""
+    """PNG figures: top-1 vs compression ratio per dataset × model, the declared comparisons' verdicts; per-layer
+    sparsity of one run."""
     from wmprune.commands.plot import draw_figures
 
     if tables is None and run is None:

@@ -1,4 +1,5 @@
-"""PNG figures: top-1 vs compression ratio per method (from `wmprune report` tables), per-layer sparsity of a run.
+"""PNG figures: top-1 vs compression ratio per method and the declared comparisons' verdicts (from `wmprune
+report` tables), per-layer sparsity of a run.
 
 Figures are built on `matplotlib.figure.Figure` directly (Agg canvas, no pyplot global state) and written
 atomically like every other output.
@@ -15,11 +16,13 @@ from matplotlib.figure import Figure
 
 from wmprune import results
 from wmprune.errors import UserError
-from wmprune.commands.report import ACCURACY_SUFFIX, DENSE
+from wmprune.commands.report import ACCURACY_SUFFIX, DENSE, VERDICTS_SUFFIX
 
 # The columns the figures read (a damaged file is one line); all but the text ones are numbers.
 ACCURACY_COLUMNS = ["dataset", "model", "method", "variant_label", "compression_ratio", "top1_mean", "top1_std"]
-_TEXT_COLUMNS = {"dataset", "model", "method", "variant_label", "layer"}
+VERDICT_COLUMNS = ["reference", "baseline", "target_sparsity", "n_paired", "difference", "low", "high", "level",
+                   "margin", "family_size", "verdict"]
+_TEXT_COLUMNS = {"dataset", "model", "method", "variant_label", "layer", "reference", "baseline", "verdict"}
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -52,6 +55,37 @@ def accuracy_figure(table: pd.DataFrame, title: str) -> Figure:
     axes.set_title(title)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
+    return figure
+
+
+def verdicts_figure(table: pd.DataFrame, title: str) -> Figure:
+    """The declared comparisons as a forest plot: per comparison the mean paired difference reference − baseline
+    with its Bonferroni-adjusted interval (the one the verdict reads, wmprune/verdicts.py), zero and the ±margin of
+    equivalence marked, the verdict and the number of paired seeds beside it. A comparison without an interval (a
+    mixed-collapse cell, fewer than two paired seeds) shows its mean as a cross, or nothing without one."""
+    rows = table.sort_values("target_sparsity", kind="stable").reset_index(drop=True)
+    figure = Figure(figsize=(6.4, 1.6 + 0.32 * len(rows)), layout="constrained")
+    axes = figure.subplots()
+    margin = float(rows["margin"].iloc[0])
+    axes.axvspan(-margin, margin, color="tab:green", alpha=0.12, linewidth=0, label=f"±{margin:g}-point margin (level)")
+    axes.axvline(0, color="black", linewidth=1)
+    interval = rows["low"].notna() & rows["high"].notna()
+    with_interval, without = rows[interval], rows[~interval & rows["difference"].notna()]
+    axes.errorbar(with_interval["difference"], with_interval.index,
+                  xerr=[with_interval["difference"] - with_interval["low"],
+                        with_interval["high"] - with_interval["difference"]],
+                  fmt="o", color="tab:blue", capsize=3, label=f"{rows['level'].iloc[0]:.2%} interval")
+    axes.plot(without["difference"], without.index, "x", color="tab:red", linestyle="none", label="mean, no interval")
+    for position, row in rows.iterrows():
+        axes.annotate(f"{row['verdict']} (n={int(row['n_paired'])})", xy=(1.02, position),
+                      xycoords=("axes fraction", "data"), va="center", fontsize=8)
+    axes.set_yticks(rows.index, [f"{row.baseline} @ {row.target_sparsity:g}" for row in rows.itertuples()])
+    axes.set_ylim(len(rows) - 0.5, -0.5)
+    axes.set_xlabel(f"{rows['reference'].iloc[0]} − baseline, test top-1 (points); intervals Bonferroni-adjusted "
+                    f"for {int(rows['family_size'].iloc[0])} comparisons")
+    axes.set_title(title)
+    axes.grid(True, axis="x", alpha=0.3)
+    figure.legend(loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     return figure
 
 
@@ -91,7 +125,8 @@ def drawn_by_matplotlib(path: Path) -> bool:
 
 
 def plot_tables(tables: Path, out: Path) -> list[tuple[Path, Figure]]:
-    """One `<dataset>-<model>.png` per accuracy table in `tables`."""
+    """One `<table>.png` per accuracy table in `tables`, and `<table>.verdicts.png` beside it where the report
+    wrote verdicts on declared comparisons."""
     if not Path(tables).is_dir():
         raise UserError(f"{tables} is not a directory; pass the --out directory of `wmprune report`")
     paths = sorted(Path(tables).glob(f"*{ACCURACY_SUFFIX}"))
@@ -103,6 +138,10 @@ def plot_tables(tables: Path, out: Path) -> list[tuple[Path, Figure]]:
         table = _read_table(path, ACCURACY_COLUMNS, "regenerate it with `wmprune report`")
         title = f"{table['dataset'].iloc[0]} / {table['model'].iloc[0]}"  # names may hold '-' (fashion-mnist)
         figures.append((out / f"{pair}.png", accuracy_figure(table, title)))
+        declared = path.with_name(f"{pair}{VERDICTS_SUFFIX}")
+        if declared.is_file():
+            verdict_table = _read_table(declared, VERDICT_COLUMNS, "regenerate it with `wmprune report`")
+            figures.append((out / f"{pair}.verdicts.png", verdicts_figure(verdict_table, f"{title}: verdicts")))
     return figures
 
 
