@@ -23,14 +23,15 @@ CPU, H100 = "cpu (fp32, 1 threads)", "NVIDIA H100 80GB HBM3 (bf16 autocast)"
 PRUNABLE = 100_000
 
 
-def write_run(root, name, method, target, seed, top1, device=CPU, precision="fp32", nonzero=None, variant=""):
+def write_run(root, name, method, target, seed, top1, device=CPU, precision="fp32", nonzero=None, variant="",
+              sha="x"):
     """A finished run as the report sees it: its summary.csv."""
     nonzero = round((1 - target) * PRUNABLE) if nonzero is None else nonzero
     row = {"name": name, "model": "vgg16", "dataset": "fashion-mnist", "method": method,
            "allocation": "global" if method != "none" else "weightmom", "seed": seed, "target_sparsity": target,
            "sparsity": 1 - nonzero / PRUNABLE, "params_prunable": PRUNABLE, "params_nonzero": nonzero,
            "compression_ratio": PRUNABLE / nonzero, "weights_kept_pct": 100 * nonzero / PRUNABLE, "test_top1": top1,
-           "test_top5": 99.0, "epochs": 10, "seconds": 1.0, "git_sha": "x", "torch_version": "2.14.1",
+           "test_top5": 99.0, "epochs": 10, "seconds": 1.0, "git_sha": sha, "torch_version": "2.14.1",
            "val_top1": top1, "val_size": 5000, "macs_dense": 10, "macs_pruned": 1, "macs_reduction": 10.0,
            "variant": variant, "device": device, "precision": precision, "cpu_capability": "AVX2"}
     results.write_csv(root / f"{name}-{method}-{target}-{seed}-{device[:3]}" / results.SUMMARY, list(row), [row])
@@ -61,6 +62,16 @@ def test_tables_split_by_machine_class_and_pool_only_on_the_flag(tmp_path, cli):
     page = (tmp_path / "pooled" / "fashion-mnist-vgg16.md").read_text()
     assert "POOLED across machine classes" in page and "| weightmom (pooled) |" in page
     assert "| magnitude |" in page  # a cell of one class is not marked
+
+
+def test_the_page_says_which_code_trained_its_runs(tmp_path, cli):
+    runs = tmp_path / "runs"
+    for seed, sha in enumerate(["3e5123456789", "1109e710d061", "3e5123456789"]):  # the first reads as a float
+        write_run(runs, "a", "weightmom", 0.98, seed, 89.0, sha=sha)
+    code, out, err = cli("report", runs, "--out", tmp_path / "tables")
+    assert code == 0, err
+    page = (tmp_path / "tables" / "fashion-mnist-vgg16.md").read_text()
+    assert f"Trained on: {CPU} × 3. Code (git_sha): 3e5123456789 × 2, 1109e710d061 × 1.\n" in page
 
 
 def test_old_device_strings_give_the_same_classes():

@@ -62,7 +62,7 @@ def load_summaries(runs: Path, skipped: list[str] | None = None) -> tuple[pd.Dat
     if not rows:
         raise UserError(f"no readable {results.SUMMARY} under {runs} ({len(paths)} damaged); retrain the runs")
     frame = pd.concat(rows, ignore_index=True)
-    for column in ("variant", "macs_reduction", "device", "precision"):
+    for column in ("variant", "macs_reduction", "device", "precision", "git_sha"):
         if column not in frame:
             frame[column] = math.nan  # runs written before the column existed
     frame["device"] = [UNRECORDED if pd.isna(device) else str(device) for device in frame["device"]]
@@ -87,7 +87,7 @@ def load_summaries(runs: Path, skipped: list[str] | None = None) -> tuple[pd.Dat
 
 def _summary_row(path: Path) -> pd.DataFrame:
     """A run's summary.csv, checked to hold one row with the columns a report reads; else ValueError."""
-    row = pd.read_csv(path)
+    row = pd.read_csv(path, dtype={"git_sha": str})  # a short sha such as 3e5123456789 is not a number
     missing = [column for column in _SUMMARY_TEXT + _SUMMARY_NUMBERS if column not in row]
     if missing:
         raise ValueError(f"no {', '.join(missing)} column")
@@ -488,12 +488,14 @@ def _table_files(stem: Path, runs_of_table: pd.DataFrame, runs: Path, reference:
         accuracy = accuracy.assign(variant_label=[f"{label} (pooled)" if " + " in c else label for label, c in
                                                   zip(accuracy["variant_label"], accuracy["machine_class"])])
     machines = ", ".join(f"{device} × {count}" for device, count in pair["device"].value_counts().items())
+    commits = ", ".join(f"{sha} × {count}" for sha, count in
+                        pair["git_sha"].fillna(UNRECORDED).astype(str).value_counts().items())
     dense_text = "no dense run" if math.isnan(dense_top1) else f"{dense_top1:.2f}"
     named = "" if reference == WEIGHTMOM else f" (`{reference}`)"
     class_text = (f"POOLED across machine classes ({', '.join(classes)}): a cell marked (pooled) mixes classes, "
                   "and so does any paired interval of it." if pooled and len(classes) > 1
                   else f"Machine class: {classes[0]}.")
-    text = (f"# {dataset} / {model}: {len(pair)} runs\n\n{class_text} Trained on: {machines}.\n\nTest top-1 (%) mean "
+    text = (f"# {dataset} / {model}: {len(pair)} runs\n\n{class_text} Trained on: {machines}. Code (git_sha): {commits}.\n\nTest top-1 (%) mean "
             f"and std over seeds; Δ to the dense mean ({dense_text}); `vs_weightmom`: mean per-seed difference to "
             f"WeightMom{named} at the same sparsity, `ci95` its paired 95 % t-interval (descriptive: not adjusted "
             f"for the table's many comparisons; the verdicts below are); `off_target`: runs whose non-zero count "
