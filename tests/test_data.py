@@ -27,7 +27,7 @@ def test_cifar10_round_trip(tmp_path):
     train = [_raw(folder / f"data_batch_{i}") for i in range(1, 6)]
     test = _raw(folder / "test_batch")
 
-    assert (splits.name, splits.num_classes, splits.synthetic) == ("cifar10", 10, False)
+    assert (splits.name, splits.num_classes) == ("cifar10", 10)
     assert splits.train_images.shape == (100, 3, 32, 32) and splits.train_images.dtype == torch.uint8
     assert splits.channels == 3
     assert splits.test_images.shape == (20, 3, 32, 32)
@@ -155,7 +155,7 @@ def test_download_failure_is_a_user_error(tmp_path, monkeypatch):
 
 def test_digits():
     splits = load_digits_splits(None, False)
-    assert (splits.name, splits.num_classes, splits.synthetic) == ("digits", 10, False)
+    assert (splits.name, splits.num_classes) == ("digits", 10)
     assert splits.train_images.shape == (1437, 1, 32, 32) and splits.test_images.shape == (360, 1, 32, 32)
     assert splits.channels == 1
     assert splits.train_images.dtype == torch.uint8 and splits.train_labels.dtype == torch.int64
@@ -166,9 +166,9 @@ def test_digits():
     assert torch.equal(load_digits_splits(None, False).test_labels, splits.test_labels)
 
 
-def test_synthetic_is_flagged_and_fixed():
+def test_synthetic_is_fixed():  # a run on it says so: tests/test_cli.py
     splits = load_synthetic(None, False)
-    assert splits.synthetic and splits.name == "synthetic" and splits.num_classes == 10
+    assert splits.name == "synthetic" and splits.num_classes == 10
     assert splits.train_images.shape == (512, 3, 32, 32) and splits.train_images.dtype == torch.uint8
     assert splits.test_labels.shape == (256,) and splits.test_labels.dtype == torch.int64
     assert torch.equal(load_synthetic(None, False).train_images, splits.train_images)

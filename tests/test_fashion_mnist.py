@@ -41,7 +41,7 @@ def test_round_trip_pads_to_32_and_keeps_one_channel(tmp_path, debian):
     folder = write_fashion_mnist(tmp_path / "fashion-mnist", n_train=40, n_test=20)
     splits = load_fashion_mnist(tmp_path, download=False)
 
-    assert (splits.name, splits.num_classes, splits.synthetic, splits.channels) == ("fashion-mnist", 10, False, 1)
+    assert (splits.name, splits.num_classes, splits.channels) == ("fashion-mnist", 10, 1)
     assert splits.train_images.shape == (40, 1, 32, 32) and splits.train_images.dtype == torch.uint8
     assert splits.test_images.shape == (20, 1, 32, 32) and splits.test_labels.dtype == torch.int64
     for images, labels, prefix in ((splits.train_images, splits.train_labels, "train"),

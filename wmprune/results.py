@@ -35,7 +35,6 @@ SUMMARY_FIELDS = ["name", "model", "dataset", "method", "allocation", "seed", "t
                   # appended after the first contract's columns:
                   "val_top1", "val_size", "macs_dense", "macs_pruned", "macs_reduction", "variant", "device",
                   "precision", "cpu_capability"]
-EXPORT_FIELDS = ["dense_file_bytes", "bitmask_file_bytes"]  # appended by `wmprune export`
 # Everything wmprune writes into a run directory (`train --overwrite` removes exactly these).
 INFERENCE = "inference.csv"  # written by `wmprune bench`, beside its per-batch plans inference-plan.*.json
 WRITTEN_PATTERNS = (*RUN_FILES, EVENTS, "weights.*.safetensors", INFERENCE, "inference-plan.*.json")
@@ -129,8 +128,8 @@ def write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
 
 
 def update_summary(directory: Path, values: dict) -> None:
-    """Set columns of a finished run's summary.csv row; columns beyond SUMMARY_FIELDS (EXPORT_FIELDS) go at
-    the end, so readers of the contract's columns are unaffected."""
+    """Set columns of a finished run's summary.csv row; columns beyond SUMMARY_FIELDS (those `wmprune export`
+    adds) go at the end, so readers of the contract's columns are unaffected."""
     row = read_csv(directory / SUMMARY)[0]
     row.update(values)
     write_csv(directory / SUMMARY, list(row), [row])

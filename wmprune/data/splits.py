@@ -16,10 +16,7 @@ SPLIT_SEED = 2208_05970
 @dataclass
 class Splits:
     """A whole dataset as uint8 images (N×C×32×32; C = 3 for colour, 1 for grey) and int64 labels,
-    train, validation (held out of the official training split; empty until `hold_out`) and test.
-
-    `synthetic` marks random data, so every output can label it as such.
-    """
+    train, validation (held out of the official training split; empty until `hold_out`) and test."""
 
     name: str
     train_images: torch.Tensor
@@ -27,7 +24,6 @@ class Splits:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     num_classes: int
-    synthetic: bool = False
     val_images: torch.Tensor | None = None
     val_labels: torch.Tensor | None = None
 

@@ -1,7 +1,7 @@
 """Random images of CIFAR shape, for smoke tests only.
 
-The labels are independent of the images, so there is nothing to learn; `synthetic=True` makes
-every output say so.
+The labels are independent of the images, so there is nothing to learn; a run on them says so when it
+starts (runtime/trainer.py).
 """
 
 from pathlib import Path
@@ -22,9 +22,7 @@ def load_synthetic(root: Path, download: bool) -> Splits:
     generator = torch.Generator().manual_seed(_SEED)
     train_images, train_labels = random_images(_NUM_TRAIN, generator)
     test_images, test_labels = random_images(_NUM_TEST, generator)
-    return Splits(
-        "synthetic", train_images, train_labels, test_images, test_labels, _NUM_CLASSES, synthetic=True
-    )
+    return Splits("synthetic", train_images, train_labels, test_images, test_labels, _NUM_CLASSES)
 
 
 def random_images(count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
