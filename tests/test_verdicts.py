@@ -24,7 +24,7 @@ PRUNABLE = 100_000
 
 
 def write_run(root, name, method, target, seed, top1, device=CPU, precision="fp32", nonzero=None, variant="",
-              sha="x"):
+              sha="x", capability="AVX2"):
     """A finished run as the report sees it: its summary.csv."""
     nonzero = round((1 - target) * PRUNABLE) if nonzero is None else nonzero
     row = {"name": name, "model": "vgg16", "dataset": "fashion-mnist", "method": method,
@@ -33,7 +33,7 @@ def write_run(root, name, method, target, seed, top1, device=CPU, precision="fp3
            "compression_ratio": PRUNABLE / nonzero, "weights_kept_pct": 100 * nonzero / PRUNABLE, "test_top1": top1,
            "test_top5": 99.0, "epochs": 10, "seconds": 1.0, "git_sha": sha, "torch_version": "2.14.1",
            "val_top1": top1, "val_size": 5000, "macs_dense": 10, "macs_pruned": 1, "macs_reduction": 10.0,
-           "variant": variant, "device": device, "precision": precision, "cpu_capability": "AVX2"}
+           "variant": variant, "device": device, "precision": precision, "cpu_capability": capability}
     results.write_csv(root / f"{name}-{method}-{target}-{seed}-{device[:3]}" / results.SUMMARY, list(row), [row])
 
 
@@ -64,14 +64,19 @@ def test_tables_split_by_machine_class_and_pool_only_on_the_flag(tmp_path, cli):
     assert "| magnitude |" in page  # a cell of one class is not marked
 
 
-def test_the_page_says_which_code_trained_its_runs(tmp_path, cli):
+def test_the_page_says_which_code_and_which_cpus_trained_its_runs(tmp_path, cli):
     runs = tmp_path / "runs"
-    for seed, sha in enumerate(["3e5123456789", "1109e710d061", "3e5123456789"]):  # the first reads as a float
-        write_run(runs, "a", "weightmom", 0.98, seed, 89.0, sha=sha)
+    planted = [("3e5123456789", "AVX512"), ("1109e710d061", "AVX2"), ("3e5123456789", "")]  # 3e5… reads as a float
+    for seed, (sha, capability) in enumerate(planted):
+        write_run(runs, "a", "weightmom", 0.98, seed, 89.0, sha=sha, capability=capability)
+    write_run(runs, "g", "weightmom", 0.98, 0, 87.0, device=H100, precision="bf16", capability="AVX2")
     code, out, err = cli("report", runs, "--out", tmp_path / "tables")
     assert code == 0, err
-    page = (tmp_path / "tables" / "fashion-mnist-vgg16.md").read_text()
-    assert f"Trained on: {CPU} × 3. Code (git_sha): 3e5123456789 × 2, 1109e710d061 × 1.\n" in page
+    page = (tmp_path / "tables" / "fashion-mnist-vgg16.cpu-fp32.md").read_text()
+    assert (f"Trained on: {CPU} × 3. CPU capability of its CPU runs (kernels may round differently across it): "
+            "AVX512 × 1, AVX2 × 1, unrecorded × 1. Code (git_sha): 3e5123456789 × 2, 1109e710d061 × 1.\n") in page
+    page = (tmp_path / "tables" / "fashion-mnist-vgg16.nvidia-h100-80gb-hbm3-bf16.md").read_text()
+    assert f"Trained on: {H100} × 1. Code (git_sha): x × 1.\n" in page
 
 
 def test_old_device_strings_give_the_same_classes():

@@ -62,7 +62,7 @@ def load_summaries(runs: Path, skipped: list[str] | None = None) -> tuple[pd.Dat
     if not rows:
         raise UserError(f"no readable {results.SUMMARY} under {runs} ({len(paths)} damaged); retrain the runs")
     frame = pd.concat(rows, ignore_index=True)
-    for column in ("variant", "macs_reduction", "device", "precision", "git_sha"):
+    for column in ("variant", "macs_reduction", "device", "precision", "git_sha", "cpu_capability"):
         if column not in frame:
             frame[column] = math.nan  # runs written before the column existed
     frame["device"] = [UNRECORDED if pd.isna(device) else str(device) for device in frame["device"]]
@@ -461,6 +461,12 @@ def write_report(runs: Path, out: Path, reference: str = WEIGHTMOM, margin: floa
     return pages, warnings
 
 
+def _counts(values: pd.Series) -> str:
+    """`value × count, …`, the most frequent first; a missing value is `unrecorded`."""
+    counted = pd.Series([UNRECORDED if pd.isna(value) else str(value) for value in values]).value_counts()
+    return ", ".join(f"{value} × {count}" for value, count in counted.items())
+
+
 def _in_table(records: pd.DataFrame, key: tuple, keys: list[str]) -> pd.DataFrame:
     mask = pd.Series(True, index=records.index)
     for column, value in zip(keys, key):
@@ -487,15 +493,16 @@ def _table_files(stem: Path, runs_of_table: pd.DataFrame, runs: Path, reference:
         shown += ["machine_class", "n_cross_machine"]
         accuracy = accuracy.assign(variant_label=[f"{label} (pooled)" if " + " in c else label for label, c in
                                                   zip(accuracy["variant_label"], accuracy["machine_class"])])
-    machines = ", ".join(f"{device} × {count}" for device, count in pair["device"].value_counts().items())
-    commits = ", ".join(f"{sha} × {count}" for sha, count in
-                        pair["git_sha"].fillna(UNRECORDED).astype(str).value_counts().items())
+    cpu_runs = pair[pair["device"].str.startswith("cpu")]
+    capabilities = (f" CPU capability of its CPU runs (kernels may round differently across it): "
+                    f"{_counts(cpu_runs['cpu_capability'])}." if not cpu_runs.empty else "")
     dense_text = "no dense run" if math.isnan(dense_top1) else f"{dense_top1:.2f}"
     named = "" if reference == WEIGHTMOM else f" (`{reference}`)"
     class_text = (f"POOLED across machine classes ({', '.join(classes)}): a cell marked (pooled) mixes classes, "
                   "and so does any paired interval of it." if pooled and len(classes) > 1
                   else f"Machine class: {classes[0]}.")
-    text = (f"# {dataset} / {model}: {len(pair)} runs\n\n{class_text} Trained on: {machines}. Code (git_sha): {commits}.\n\nTest top-1 (%) mean "
+    text = (f"# {dataset} / {model}: {len(pair)} runs\n\n{class_text} Trained on: {_counts(pair['device'])}."
+            f"{capabilities} Code (git_sha): {_counts(pair['git_sha'])}.\n\nTest top-1 (%) mean "
             f"and std over seeds; Δ to the dense mean ({dense_text}); `vs_weightmom`: mean per-seed difference to "
             f"WeightMom{named} at the same sparsity, `ci95` its paired 95 % t-interval (descriptive: not adjusted "
             f"for the table's many comparisons; the verdicts below are); `off_target`: runs whose non-zero count "
