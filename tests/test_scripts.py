@@ -71,7 +71,8 @@ def test_rerun_cells_reproduces_a_run_bit_for_bit_on_this_machine(tmp_path):
                            "--out", str(tmp_path / "again")], capture_output=True, text=True, env=ENV, cwd=ROOT,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-2:] == ["metrics.csv identical but for seconds: 1 of 1",
+    assert done.stdout.strip().splitlines()[-3:] == ["metrics.csv identical but for seconds: 1 of 1",
+                                                     "mean Δ test top-1 (now − then) +0.00 over 1 runs",
                                                      "max_abs_diff=0.00"]
     assert (tmp_path / "again" / "run" / "summary.csv").is_file()
 
