@@ -70,11 +70,17 @@ def test_the_page_says_which_code_and_which_cpus_trained_its_runs(tmp_path, cli)
     for seed, (sha, capability) in enumerate(planted):
         write_run(runs, "a", "weightmom", 0.98, seed, 89.0, sha=sha, capability=capability)
     write_run(runs, "g", "weightmom", 0.98, 0, 87.0, device=H100, precision="bf16", capability="AVX2")
+    write_run(runs, "t", "weightmom", 0.98, 9, 88.0, sha="0ld5ha", capability="")  # a tuning run reused
+    record = {"variant": "weightmom", "setting": "train.lr=0.1", "extension": 0, "seed": 9,
+              "run": "t-weightmom-0.98-9-cpu", "val_top1": 88.0, "setting_val_top1": 88.0, "chosen": True}
+    results.write_csv(runs / "grid.tuning.csv", list(record), [record])
     code, out, err = cli("report", runs, "--out", tmp_path / "tables")
     assert code == 0, err
     page = (tmp_path / "tables" / "fashion-mnist-vgg16.cpu-fp32.md").read_text()
     assert (f"Trained on: {CPU} × 3. CPU capability of its CPU runs (kernels may round differently across it): "
             "AVX512 × 1, AVX2 × 1, unrecorded × 1. Code (git_sha): 3e5123456789 × 2, 1109e710d061 × 1.\n") in page
+    assert (f"Tuning runs: 1, trained on {CPU} × 1. CPU capability: unrecorded × 1. Code (git_sha): 0ld5ha × 1.\n"
+            in page)
     page = (tmp_path / "tables" / "fashion-mnist-vgg16.nvidia-h100-80gb-hbm3-bf16.md").read_text()
     assert f"Trained on: {H100} × 1. Code (git_sha): x × 1.\n" in page
 

@@ -69,7 +69,8 @@ def load_summaries(runs: Path, skipped: list[str] | None = None) -> tuple[pd.Dat
     frame["machine_class"] = machine_class(frame)
     frame["variant"] = ["" if pd.isna(v) else str(v) for v in frame["variant"]]
     frame["allocation"] = frame["allocation"].where(frame["method"] != DENSE, "")  # dense has no allocation
-    tuning = _tuning_records(runs, skipped).merge(frame[["run", "dataset", "model", "machine_class"]], on="run", how="inner")
+    provenance = frame[["run", "dataset", "model", "machine_class", "device", "cpu_capability", "git_sha"]]
+    tuning = _tuning_records(runs, skipped).merge(provenance, on="run", how="inner")
     frame = frame[~frame["run"].isin(set(tuning["run"]))].reset_index(drop=True)
     if frame.empty:  # mid-study: tuning has run, the main runs have not
         records = ", ".join(str(p.relative_to(runs)) for p in sorted(runs.rglob(f"*{TUNING_SUFFIX}")))
@@ -538,11 +539,15 @@ def _table_files(stem: Path, runs_of_table: pd.DataFrame, runs: Path, reference:
         reached = {label: NOT_REACHED for label in equal_drop.columns[2:-2]} | {"best_baseline": "none reached"}
         text += ("\n## Highest compression ratio within an accuracy drop (points of top-1 from dense)\n\n"
                  f"{markdown(equal_drop, reached)}")
-    tuned = tuning_table(tuning if pooled else tuning[tuning["machine_class"].isin(classes)])
+    tuning_in_class = tuning if pooled else tuning[tuning["machine_class"].isin(classes)]
+    tuned = tuning_table(tuning_in_class)
     if not tuned.empty:
         files[path(TUNING_SUFFIX)] = tuned.to_csv(index=False)
+        tuning_runs = tuning_in_class.drop_duplicates("run")
         text += ("\n## Settings chosen on validation (mean last-epoch val_top1 over the tuning seeds; the test split "
                  "chose nothing, and no tuning run is in the tables above)\n\n"
+                 f"Tuning runs: {len(tuning_runs)}, trained on {_counts(tuning_runs['device'])}. CPU capability: "
+                 f"{_counts(tuning_runs['cpu_capability'])}. Code (git_sha): {_counts(tuning_runs['git_sha'])}.\n\n"
                  f"{markdown(tuned, {'chosen_at_edge': ''})}")
         at_edge = tuned[tuned["chosen_at_edge"] != ""]
         if not at_edge.empty:
