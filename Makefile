@@ -69,7 +69,7 @@ reproduce-fashion-mnist: $(STAMP)
 	$(BIN)/wmprune report results/fashion-mnist-ablation/runs --out results/fashion-mnist-ablation/tables --reference momentum-weightmom
 	$(BIN)/wmprune plot results/fashion-mnist-ablation/tables --out results/fashion-mnist-ablation/figures
 
-# Study stage 6: the digits comparison under the Fashion-MNIST protocol (docs/results-digits.md), ~20 min.
+# Study stage 6: the digits comparison under the Fashion-MNIST protocol (docs/results-digits.md), ~75 min on 2 cores.
 reproduce-digits-compare: WORKERS ?= 2
 reproduce-digits-compare: $(STAMP)
 	$(BIN)/wmprune sweep --grid configs/grids/digits-compare.yaml --out results/digits-compare/runs $(SWEEP_FLAGS)
