@@ -8,15 +8,25 @@ runs are checked, their tables are not regenerated.
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 from wmprune import results
 from wmprune.catalog import load_config
+from wmprune.commands.report import load_summaries, off_target
+from wmprune.errors import UserError
 
 STUDIES = ROOT / "results"
 # study → the report flags its Makefile target uses
 REPORTED = {"fashion-mnist": [], "fashion-mnist-ablation": ["--reference", "momentum-weightmom"],
             "digits-compare": [], "digits": [], "fashion-mnist-pilot": []}
+
+
+# The v2 studies' protocol (docs/results-fashion-mnist.md): study → its grids and whether every test run must be
+# on its sparsity target. Digits keeps one RigL run 0.87 % under its target, flagged by its report and named
+# in docs/results-digits.md.
+PROTOCOL = {"fashion-mnist": (["fashion-mnist-vgg16.yaml", "fashion-mnist-alexnet.yaml"], True),
+            "digits-compare": (["digits-compare.yaml"], False)}
 
 
 def _run_directories() -> list[Path]:
@@ -45,3 +55,19 @@ def test_committed_tables_regenerate_byte_identically(study, cli, tmp_path):
     committed = {path.name: path.read_bytes() for path in tables.iterdir() if path.is_file()}
     regenerated = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
     assert regenerated == committed
+
+
+@pytest.mark.parametrize("study", sorted(PROTOCOL))
+def test_a_v2_study_tests_on_one_machine_class_one_commit_and_one_cpu_and_never_at_a_tuning_seed(study):
+    grids, on_target = PROTOCOL[study]
+    try:
+        test_runs, tuning = load_summaries(STUDIES / study / "runs")
+    except UserError as error:  # mid-study: no test run committed yet
+        pytest.skip(str(error))
+    assert set(test_runs["machine_class"]) | set(tuning["machine_class"]) == {"cpu/fp32"}
+    assert test_runs["git_sha"].nunique() == 1 and test_runs["cpu_capability"].nunique() == 1
+    tuning_seeds = {seed for grid in grids
+                    for seed in yaml.safe_load((ROOT / "configs" / "grids" / grid).read_text())["tune"]["seeds"]}
+    assert not tuning_seeds & set(test_runs["seed"])
+    if on_target:
+        assert not off_target(test_runs).any(), list(test_runs.loc[off_target(test_runs), "run"])
