@@ -105,6 +105,39 @@ def test_sparse_momentum_regrows_where_momentum_is_largest():
             assert m[grown].min() >= m[(old == 0) & (new == 0)].max()
 
 
+def _epoch_end_that_regrows_what_it_prunes(reselected: str):
+    """One trained epoch, then momentum made largest at the active weights, so the regrowth takes back the
+    weights the epoch end prunes; returns the weights and masks before the epoch end, and the pruner."""
+    cfg = prune_cfg("sparse_momentum", sparse_momentum={"reselected": reselected})
+    pruner = make_pruner(tiny_net(), cfg, STEPS_PER_EPOCH, EPOCHS)
+    optimizer = train_steps(pruner, STEPS_PER_EPOCH)
+    for weight, mask in zip(pruner.masks.weights, pruner.masks.masks):
+        buffer = optimizer.state[weight]["momentum_buffer"]
+        buffer.copy_(torch.where(mask != 0, 1.0, buffer.clamp(-1e-3, 1e-3)))
+    weights = [w.detach().clone() for w in pruner.masks.weights]
+    masks = [m.clone() for m in pruner.masks.masks]
+    pruner.epoch_end(1)
+    return weights, masks, pruner
+
+
+def test_sparse_momentum_a_weight_pruned_and_regrown_at_once_restarts_at_zero_or_keeps_its_value():
+    before, old_masks, restarted = _epoch_end_that_regrows_what_it_prunes("restart")
+    _, _, kept = _epoch_end_that_regrows_what_it_prunes("keep")
+    assert all(torch.equal(a, b) for a, b in zip(restarted.masks.masks, kept.masks.masks)), "same choice of weights"
+    reselected = 0
+    for w0, old, new, w_restart, w_keep in zip(before, old_masks, kept.masks.masks, restarted.masks.weights,
+                                                kept.masks.weights):
+        stayed = (old != 0) & (new != 0)
+        assert torch.equal(w_keep.detach()[stayed], w0[stayed])  # keep: as the authors' code, values survive
+        zeroed = stayed & (w_restart.detach() == 0) & (w0 != 0)
+        assert torch.equal(w_restart.detach()[stayed & ~zeroed], w0[stayed & ~zeroed])
+        # restart: exactly the weights pruned (the smallest |w| of the layer) and taken back are 0
+        if zeroed.any():
+            assert w0[zeroed].abs().max() <= w0[stayed & ~zeroed].abs().min()
+        reselected += int(zeroed.sum())
+    assert reselected > 0, "no weight was pruned and regrown at the same epoch end"
+
+
 @pytest.mark.parametrize("method", PRUNING_METHODS)
 def test_state_survives_a_weights_only_checkpoint(method):
     pruner = make_pruner(tiny_net(), prune_cfg(method), STEPS_PER_EPOCH, EPOCHS)

@@ -12,6 +12,15 @@ gradient, and the momentum has nothing to redistribute by). After every epoch e 
 3. each layer regrows its share at the inactive positions with the largest |momentum buffer|; regrown
    weights start at 0. Positions with zero momentum are used only when no others are left.
 
+A weight pruned in step 1 can be regrown in step 3 (it is inactive then, and its momentum may be large).
+The paper says pruned weights are removed and regrown ones start at zero; the authors' code
+(TimDettmers/sparse_learning, `Masking.truncate_weights`) multiplies the mask into the weights only after
+the regrowth, so such a weight keeps its value. `prune.sparse_momentum.reselected` picks: `restart` (the
+default, the paper's wording) sets it to 0, `keep` does what the code does. The difference shows behind a
+dead unit: a weight fanning out of it has no gradient but weight decay, so it is pruned for its small |w|,
+regrown (the decay keeps its momentum above 0) and, restarted at 0, stays there; the run ends a little short
+of its target's non-zero count.
+
 The number of active weights is the same before and after, so the density never changes while the masks
 do. Step 1 never takes a layer below its floor (`prune.min_layer_density`, as in every allocation). Layers
 kept dense (`prune.dense_first_layer` / `dense_last_layer`) take no part.
@@ -19,7 +28,7 @@ kept dense (`prune.dense_first_layer` / `dense_last_layer`) take no part.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from pydantic import Field
@@ -37,9 +46,13 @@ if TYPE_CHECKING:
 
 
 class SparseMomentumSection(MethodSection):
-    """`prune.sparse_momentum:` fraction of active weights pruned and regrown after the first epoch."""
+    """`prune.sparse_momentum:` fraction of active weights pruned and regrown after the first epoch, and what
+    a weight pruned and regrown at the same event starts from."""
 
     prune_rate: float = Field(0.5, gt=0, lt=1)
+    reselected: Literal["restart", "keep"] = Field(
+        "restart", description="a weight pruned and regrown at the same event: restart at 0 (the paper's "
+                               "wording) or keep its value (the authors' code)")
 
 
 class SparseMomentum(RandomPruning):
@@ -78,7 +91,8 @@ class SparseMomentum(RandomPruning):
         magnitudes = [weight.abs() for weight in masks.weights]
         candidates = [mask != 0 for mask in masks.masks]
         masks.drop(magnitudes, removed.tolist())
-        masks.apply()  # a weight pruned now and regrown below must restart at 0
+        if self.cfg.sparse_momentum.reselected == "restart":
+            masks.apply()  # a weight pruned now and regrown below restarts at 0
         masks.grow(momentum, self.regrowth_counts(int(removed.sum()), mean_momentum, momentum).tolist())
         masks.apply()
         # The removals were ranked by |w|; that is the score a listener is shown.
