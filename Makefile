@@ -70,7 +70,7 @@ reproduce-fashion-mnist: $(STAMP)
 	$(BIN)/wmprune report results/fashion-mnist-ablation/runs --out results/fashion-mnist-ablation/tables --reference momentum-weightmom
 	$(BIN)/wmprune plot results/fashion-mnist-ablation/tables --out results/fashion-mnist-ablation/figures
 	$(BIN)/wmprune sweep --grid configs/grids/fashion-mnist-sparse-momentum-reselected.yaml --out results/fashion-mnist-reselected/runs $(SWEEP_FLAGS)
-	$(BIN)/wmprune report results/fashion-mnist-reselected/runs --out results/fashion-mnist-reselected/tables
+	$(BIN)/wmprune report results/fashion-mnist-reselected/runs --out results/fashion-mnist-reselected/tables --reference sparse_momentum-keep
 	$(BIN)/wmprune plot results/fashion-mnist-reselected/tables --out results/fashion-mnist-reselected/figures
 
 # Study stage 6: the digits comparison under the Fashion-MNIST protocol (docs/results-digits.md), ~75 min on 2 cores.

@@ -18,7 +18,8 @@ from wmprune.errors import UserError
 STUDIES = ROOT / "results"
 # study → the report flags its Makefile target uses
 REPORTED = {"fashion-mnist": [], "fashion-mnist-ablation": ["--reference", "momentum-weightmom"],
-            "digits-compare": [], "digits": [], "fashion-mnist-pilot": [], "fashion-mnist-reselected": []}
+            "fashion-mnist-reselected": ["--reference", "sparse_momentum-keep"],
+            "digits-compare": [], "digits": [], "fashion-mnist-pilot": []}
 
 
 # The v2 studies' protocol (docs/results-fashion-mnist.md): study → whether every test run must be on its sparsity
